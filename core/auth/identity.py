@@ -1,0 +1,161 @@
+"""Who is calling: token lookup in the contract's order, then the route's access rule.
+
+Token locations, first found wins: query `access_token`, `Authorization: Bearer`,
+header `mentorkit-access-token`, cookie `mentorkit-access-token`. The `apiToken`
+header (or a Bearer value with the API token prefix) is an API token. Every
+authenticated request reads its session (or API token) row, joined with the
+user, in one indexed query: that is the price of revocation taking effect at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import select, update
+
+from ..db import Database, utcnow
+from ..errors import Forbidden, Unauthorized
+from ..routing import Access
+from .models import ADMIN_ROLES, ApiToken, AuthSession, User
+from .permissions import PermissionRegistry
+from .tokens import API_TOKEN_PREFIX, JwtKeys, decode_access_token, hash_api_token
+
+TOKEN_NAME = "mentorkit-access-token"
+API_TOKEN_HEADER = "apiToken"
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    role: str
+    email: str
+    fullname: str
+    permissions: frozenset[str]
+    session_id: str | None = None
+    api_token_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ADMIN_ROLES
+
+    @property
+    def via_api_token(self) -> bool:
+        return self.api_token_id is not None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+def find_token(request: web.Request) -> tuple[str, str] | None:
+    """("jwt" | "api", token) from the first location that has one."""
+    api = request.headers.get(API_TOKEN_HEADER)
+    if api:
+        return "api", api.strip()
+    candidates = (
+        request.query.get("access_token"),
+        _bearer(request.headers.get("Authorization")),
+        request.headers.get(TOKEN_NAME),
+        request.cookies.get(TOKEN_NAME),
+    )
+    for token in candidates:
+        if token:
+            token = token.strip()
+            return ("api" if token.startswith(API_TOKEN_PREFIX) else "jwt"), token
+    return None
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header[:7].lower() == "bearer ":
+        return header[7:]
+    return None
+
+
+class Authenticator:
+    def __init__(self, db: Database, keys: JwtKeys, permissions: PermissionRegistry) -> None:
+        self.db = db
+        self.keys = keys
+        self.permissions = permissions
+
+    def _identity(self, user: User, *, session_id: str | None = None, api_token_id: str | None = None) -> Identity:
+        return Identity(
+            user_id=user.id,
+            role=user.role_id,
+            email=user.email,
+            fullname=user.fullname,
+            permissions=self.permissions.for_role(user.role_id),
+            session_id=session_id,
+            api_token_id=api_token_id,
+        )
+
+    async def from_jwt(self, token: str) -> Identity | None:
+        claims = decode_access_token(self.keys, token)
+        if claims is None:
+            return None
+        now = utcnow()
+        async with self.db.session() as session:
+            row = (
+                await session.execute(
+                    select(AuthSession, User)
+                    .join(User, User.id == AuthSession.user_id)
+                    .where(AuthSession.id == claims["sid"], AuthSession.user_id == claims["sub"])
+                )
+            ).first()
+        if row is None:
+            return None
+        auth_session, user = row
+        if auth_session.revoked_at is not None or auth_session.expires_at <= now or not user.can_log_in:
+            return None
+        return self._identity(user, session_id=auth_session.id)
+
+    async def from_api_token(self, token: str) -> Identity | None:
+        now = utcnow()
+        async with self.db.session() as session:
+            row = (
+                await session.execute(
+                    select(ApiToken, User)
+                    .join(User, User.id == ApiToken.user_id)
+                    .where(ApiToken.token_hash == hash_api_token(token))
+                )
+            ).first()
+            if row is None:
+                return None
+            api_token, user = row
+            if api_token.revoked_at is not None or api_token.expires_at <= now or not user.can_log_in or not user.is_admin:
+                return None
+            if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
+                await session.execute(update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now))
+                await session.commit()
+        return self._identity(user, api_token_id=api_token.id)
+
+    async def identify(self, request: web.Request) -> tuple[Identity | None, bool]:
+        """(identity, a token was presented)."""
+        found = find_token(request)
+        if found is None:
+            return None, False
+        kind, token = found
+        identity = await (self.from_api_token(token) if kind == "api" else self.from_jwt(token))
+        return identity, True
+
+    async def authorize(self, request: web.Request, access: Access) -> Identity | None:
+        """Apply a route's access rule; raises 401 (who are you?) or 403 (not you)."""
+        identity, presented = await self.identify(request)
+        if access.kind == "public":
+            return identity
+        if identity is None:
+            if access.kind == "api_token":
+                message = "Invalid, expired or revoked API token." if presented else "API token required in the apiToken header."
+            else:
+                message = "Invalid, expired or revoked token." if presented else "Authentication required."
+            raise Unauthorized(message, code="not_authenticated")
+        if access.kind == "api_token" and not identity.via_api_token:
+            raise Unauthorized("This route accepts only an API token in the apiToken header.", code="not_authenticated")
+        if identity.via_api_token and not access.api_token:
+            raise Forbidden("API tokens are not accepted on this route.", code="api_token_not_accepted")
+        if access.kind == "roles" and identity.role not in access.roles:
+            raise Forbidden()
+        if access.kind == "permission" and not identity.can(access.permission or ""):
+            raise Forbidden()
+        return identity

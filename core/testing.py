@@ -1,0 +1,282 @@
+"""pytest plugin (`pytest11` entry point): apps with chosen plugins on SQLite and PostgreSQL.
+
+Fixtures:
+- `database_url`: parametrized over `sqlite` and `postgresql`. Each backend gets one
+  fresh database per test session with every installed branch migrated; tables
+  are emptied after each test. PostgreSQL runs when `MENTORKIT_TEST_DATABASE_URL`
+  is set (and then fails, never skips, if the server is unreachable).
+- `redis_url`: `MENTORKIT_TEST_REDIS_URL`, or the test is skipped; unreachable fails.
+- `kit`: builds apps and clients (`await kit.client(plugins=["qna"])`), users with
+  tokens (`await kit.user(client, role="tutor")`) and a controllable clock.
+
+Plugin tests that need no database can use `kit_sqlite` (SQLite only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from . import migrate
+from .app import create_app
+from .clock import FrozenClock
+from .config import Settings
+from .db import Database
+from .keys import CLOCK, DB
+from .plugins import Installed, installed_plugins
+
+PG_ENV = "MENTORKIT_TEST_DATABASE_URL"
+REDIS_ENV = "MENTORKIT_TEST_REDIS_URL"
+BACKENDS = ("sqlite", "postgresql")
+DEFAULT_PASSWORD = "correct-horse-battery"
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _migrate_all(url: str) -> None:
+    db = Database(url)
+    try:
+        await migrate.upgrade(db, sorted(installed_plugins()))
+    finally:
+        await db.dispose()
+
+
+async def _create_pg_database(base_url: str) -> str:
+    import asyncpg
+
+    url = make_url(base_url)
+    name = f"mentorkit_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(
+        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
+        password=url.password, database=url.database or "postgres",
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(base_url: str, test_url: str) -> None:
+    import asyncpg
+
+    url = make_url(base_url)
+    name = make_url(test_url).database
+    conn = await asyncpg.connect(
+        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
+        password=url.password, database=url.database or "postgres",
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def empty_tables(url: str) -> None:
+    """Delete every row (not the schema) so the next test starts clean."""
+    db = Database(url)
+    try:
+        async with db.engine.begin() as conn:
+            if db.is_sqlite:
+                names = (await conn.execute(text(
+                    "SELECT name FROM sqlite_master WHERE type='table' "
+                    "AND name NOT IN ('alembic_version') AND name NOT LIKE 'sqlite_%'"
+                ))).scalars().all()
+                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                for name in names:
+                    await conn.exec_driver_sql(f'DELETE FROM "{name}"')
+                has_seq = (await conn.execute(text(
+                    "SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'"))).first()
+                if has_seq:
+                    await conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            else:
+                names = (await conn.execute(text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename <> 'alembic_version'"
+                ))).scalars().all()
+                if names:
+                    joined = ", ".join(f'"{n}"' for n in names)
+                    await conn.exec_driver_sql(f"TRUNCATE {joined} RESTART IDENTITY CASCADE")
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_session_url() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="mentorkit-test-") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'test.db'}"
+        _run(_migrate_all(url))
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str | None]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        yield None
+        return
+    url = _run(_create_pg_database(base))
+    try:
+        _run(_migrate_all(url))
+        yield url
+    finally:
+        _run(_drop_pg_database(base, url))
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str) -> str:
+    if backend == "sqlite":
+        return request.getfixturevalue("sqlite_session_url")
+    url = request.getfixturevalue("postgres_session_url")
+    if url is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    url = backend_url(request, request.param)
+    yield url
+    _run(empty_tables(url))
+
+
+@pytest.fixture
+def sqlite_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    url = backend_url(request, "sqlite")
+    yield url
+    _run(empty_tables(url))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"Redis tests need {REDIS_ENV}")
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()  # unreachable with the variable set is a failure, not a skip
+    finally:
+        client.close()
+    return url
+
+
+def settings_for_tests(database_url: str, plugins: list[str] | tuple[str, ...] = (), **overrides: dict[str, Any]) -> Settings:
+    raw: dict[str, Any] = {
+        "database": {"url": database_url, "auto_migrate": False, "pool_size": 5},
+        "plugins": {"enabled": list(plugins)},
+        "tasks": {"enabled": False},
+        "ratelimit": {"default": "10000/minute"},
+        "auth": {"jwt_secret": "test-secret-" + "x" * 32, "login_limit": "1000/minute"},
+        "server": {"log_level": "WARNING"},
+    }
+    for section, values in overrides.items():
+        raw.setdefault(section, {}).update(values)
+    return Settings(raw, "<tests>")
+
+
+@dataclass
+class KitUser:
+    id: str
+    email: str
+    password: str
+    role: str
+    token: str
+    session_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Kit:
+    """Builds apps and clients for one test; everything it starts, pytest-aiohttp stops."""
+
+    database_url: str
+    aiohttp_client: Any
+    clock: FrozenClock = field(default_factory=FrozenClock)
+    _counter: int = 0
+
+    def app(
+        self,
+        plugins: list[str] | tuple[str, ...] = (),
+        *,
+        installed: dict[str, Installed] | None = None,
+        **overrides: dict[str, Any],
+    ) -> web.Application:
+        """An app with only `plugins` enabled; `installed` replaces entry-point discovery."""
+        app = create_app(settings_for_tests(self.database_url, plugins, **overrides), installed=installed)
+        app[CLOCK] = self.clock
+        return app
+
+    async def client(
+        self,
+        plugins: list[str] | tuple[str, ...] = (),
+        *,
+        installed: dict[str, Installed] | None = None,
+        **overrides: dict[str, Any],
+    ) -> TestClient:
+        return await self.aiohttp_client(self.app(plugins, installed=installed, **overrides))
+
+    async def user(
+        self,
+        client_or_app: TestClient | web.Application,
+        role: str = "student",
+        *,
+        email: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        fullname: str | None = None,
+        **fields: Any,
+    ) -> KitUser:
+        from .auth.services import create_user, open_session
+
+        app = client_or_app.app if isinstance(client_or_app, TestClient) else client_or_app
+        self._counter += 1
+        email = email or f"{role.lower()}{self._counter}-{uuid.uuid4().hex[:6]}@example.com"
+        async with app[DB].transaction() as session:
+            user = await create_user(
+                session, email=email, password=password, fullname=fullname or f"{role.title()} {self._counter}",
+                role=role, **fields,
+            )
+        auth_session, token, _ = await open_session(app, user)
+        return KitUser(user.id, user.email, password, role, token, auth_session.id)
+
+    async def api_token(self, client_or_app: TestClient | web.Application, admin: KitUser, name: str = "test") -> str:
+        """A fresh API token acting as `admin` (plaintext returned, hash stored)."""
+        import datetime as dt
+
+        from .auth.models import ApiToken
+        from .auth.tokens import hash_api_token, new_api_token
+        from .db import utcnow
+
+        app = client_or_app.app if isinstance(client_or_app, TestClient) else client_or_app
+        token = new_api_token()
+        async with app[DB].transaction() as session:
+            session.add(ApiToken(name=name, token_hash=hash_api_token(token), user_id=admin.id,
+                                 expires_at=utcnow() + dt.timedelta(days=90)))
+        return token
+
+
+@pytest.fixture
+async def kit(database_url: str, aiohttp_client: Any) -> AsyncIterator[Kit]:
+    yield Kit(database_url, aiohttp_client)
+
+
+@pytest.fixture
+async def kit_sqlite(sqlite_url: str, aiohttp_client: Any) -> AsyncIterator[Kit]:
+    yield Kit(sqlite_url, aiohttp_client)
