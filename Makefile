@@ -14,7 +14,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check core plugins tests benchmarks
+	$(BIN)/ruff check .
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.run
