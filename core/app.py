@@ -20,7 +20,9 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import health, migrate, openapi
+from . import health, migrate, openapi, tasks
+from .auth import views as auth_views
+from .auth.bootstrap import bootstrap_admin_ctx
 from .auth.identity import Authenticator
 from .auth.models import KeyValue
 from .auth.permissions import PermissionRegistry
@@ -44,18 +46,22 @@ from .keys import (
     TASK_SPECS,
 )
 from .middlewares import add_request_id_header, enforce_policy, errors, request_context
+from .notifications import views as notification_views
+from .notifications.mailer import mailer_ctx
 from .plugins import CORE_PLUGIN, Installed, LoadedPlugin, call_each, installed_plugins, make_plugin_manager, resolve
+from .pubsub import pubsub_ctx, redis_ctx
+from .ratelimit import ratelimit_ctx
 from .routing import POLICY_ATTR, RouteDef, Routes
 
 log = logging.getLogger("mentorkit.app")
 
 # Core modules that implement hooks, registered before any plugin.
-CORE_MODULES: list[ModuleType] = [health, openapi]
+CORE_MODULES: list[ModuleType] = [health, openapi, tasks, auth_views, notification_views]
 
-# Start-up steps added by core services (ratelimit, pubsub, tasks...), run after the
-# database is ready and before plugin lifespans. Each is an aiohttp cleanup_ctx.
+# Core services started after the database and before plugin lifespans (aiohttp
+# cleanup_ctx functions: set up, yield, tear down in reverse order).
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
-CORE_CONTEXTS: list[CleanupCtx] = []
+CORE_CONTEXTS: list[CleanupCtx] = [redis_ctx, ratelimit_ctx, pubsub_ctx, mailer_ctx, bootstrap_admin_ctx]
 
 
 def enabled_plugin_names(settings: Settings) -> list[str]:
@@ -87,12 +93,13 @@ def create_app(settings: Settings, *, installed: dict[str, Installed] | None = N
     app[PERMISSIONS] = _permissions(pm, settings)
     app[RATE_BUCKETS] = _rate_buckets(pm, settings)
     app[TASK_SPECS] = [spec for _, specs in call_each(pm, "register_tasks", settings=settings) for spec in specs or ()]
-    app[ROUTES] = _mount_routes(app, pm, plugins, settings)
+    app[ROUTES] = _mount_routes(app, pm, plugins, settings, app[RATE_BUCKETS])
     app[openapi.SPEC_KEY] = openapi.build_spec(app[ROUTES], "Mentorkit", "0.1.0")
 
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.extend(CORE_CONTEXTS)
     app.cleanup_ctx.append(_plugin_lifespans)
+    app.cleanup_ctx.append(tasks.supervisor_ctx)  # last: tasks start once everything is up
     return app
 
 
@@ -138,7 +145,9 @@ def _prefix(plugin: LoadedPlugin | None, settings: Settings) -> str:
     return "/" + prefix.strip("/") if prefix.strip("/") else ""
 
 
-def _mount_routes(app: web.Application, pm: Any, plugins: list[LoadedPlugin], settings: Settings) -> list[RouteDef]:
+def _mount_routes(
+    app: web.Application, pm: Any, plugins: list[LoadedPlugin], settings: Settings, buckets: dict[str, list[str]]
+) -> list[RouteDef]:
     by_name = {p.spec.name: p for p in plugins}
     claimed: dict[tuple[str, str], str] = {}
     mounted: list[RouteDef] = []
@@ -156,6 +165,8 @@ def _mount_routes(app: web.Application, pm: Any, plugins: list[LoadedPlugin], se
                     f"route {route.method} {path} is claimed by both {claimed[key]!r} and {plugin_name!r}"
                 )
             claimed[key] = plugin_name
+            if route.policy.rate is not None and route.policy.rate not in buckets:
+                raise PluginError(f"route {route.method} {path} of {plugin_name!r} uses unknown rate-limit bucket {route.policy.rate!r}")
             policy = dataclasses.replace(route.policy, plugin=plugin_name)
             setattr(route.handler, POLICY_ATTR, policy)
             app.router.add_route(route.method, path, route.handler, name=route.name)

@@ -145,7 +145,7 @@ def make_plugin_manager(core_modules: list[ModuleType], plugins: list[LoadedPlug
     pm = pluggy.PluginManager("mentorkit")
     pm.add_hookspecs(hookspecs)
     for module in core_modules:
-        pm.register(module, name=f"{CORE_PLUGIN}.{module.__name__.rsplit('.', 1)[-1]}")
+        pm.register(module, name=module.__name__)
     for plugin in plugins:
         pm.register(plugin.module, name=plugin.spec.name)
     # Historic: every plugin, whenever registered, gets to open its hooks.
@@ -156,7 +156,7 @@ def make_plugin_manager(core_modules: list[ModuleType], plugins: list[LoadedPlug
 
 def plugin_name(pm: pluggy.PluginManager, impl: pluggy.HookImpl) -> str:
     name = pm.get_name(impl.plugin) or ""
-    return CORE_PLUGIN if name.startswith(CORE_PLUGIN + ".") else name
+    return CORE_PLUGIN if name == CORE_PLUGIN or name.startswith(CORE_PLUGIN + ".") else name
 
 
 def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

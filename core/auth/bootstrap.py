@@ -1,0 +1,11 @@
+"""Bootstrap admin at start-up. (Being implemented for issue 3.)"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from aiohttp import web
+
+
+async def bootstrap_admin_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield

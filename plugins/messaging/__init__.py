@@ -1,0 +1,5 @@
+"""Conversations and realtime chat over WebSocket."""
+
+from core import PluginSpec
+
+spec = PluginSpec(name="messaging", description=__doc__.strip())
