@@ -65,6 +65,7 @@ class RateLimitSchema(Schema):
     default = fields.String(load_default="120/minute")
     fail_open = fields.Boolean(load_default=True)
     enabled = fields.Boolean(load_default=True)
+    proxy_hops = fields.Integer(load_default=0, validate=validate.Range(0, 10))
 
 
 class EmailSchema(Schema):
@@ -78,6 +79,7 @@ class EmailSchema(Schema):
     sender = fields.String(load_default="Mentorkit <no-reply@localhost>")
     timeout = fields.Float(load_default=10.0)
     max_attempts = fields.Integer(load_default=8, validate=validate.Range(1))
+    outbox_interval = fields.Float(load_default=5.0, validate=validate.Range(min=0.1))
 
 
 class TasksSchema(Schema):

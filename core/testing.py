@@ -10,15 +10,24 @@ Fixtures:
   tokens (`await kit.user(client, role="tutor")`) and a controllable clock.
 
 Plugin tests that need no database can use `kit_sqlite` (SQLite only).
+
+- `smtp_server`: a real SMTP server (aiosmtpd) on a free loopback port that keeps
+  what it receives in `.messages`; `.stop()` / `.start()` simulate an outage and
+  `kit.client(email=smtp_server.email_settings)` points an app's mailer at it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
+import socket
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -280,3 +289,90 @@ async def kit(database_url: str, aiohttp_client: Any) -> AsyncIterator[Kit]:
 @pytest.fixture
 async def kit_sqlite(sqlite_url: str, aiohttp_client: Any) -> AsyncIterator[Kit]:
     yield Kit(sqlite_url, aiohttp_client)
+
+
+class SmtpTestServer:
+    """A real SMTP server for tests: aiosmtpd in its own thread on 127.0.0.1.
+
+    `.messages` holds every accepted message as an `EmailMessage` (parsed with the
+    default policy), `.envelopes` the matching `(mail_from, rcpt_tos)`. `.stop()`
+    closes the port (connections are refused, as in an outage) and `.start()`
+    listens again on the same port. `.refuse(address)` answers 550 to that
+    recipient; `.tempfail = True` answers 451 to every message.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or _free_port()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refused: set[str] = set()
+        self.tempfail = False
+        self._lock = threading.Lock()
+        self._controller: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    @property
+    def email_settings(self) -> dict[str, Any]:
+        """The `[email]` settings that send through this server."""
+        return {"backend": "smtp", "host": self.host, "port": self.port, "timeout": 5.0,
+                "use_tls": False, "start_tls": False, "sender": "Mentorkit <no-reply@mentorkit.test>"}
+
+    def refuse(self, address: str) -> None:
+        self.refused.add(address.lower())
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        if self._controller is None:
+            controller = Controller(_SmtpHandler(self), hostname=self.host, port=self.port)
+            controller.start()
+            self._controller = controller
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            controller, self._controller = self._controller, None
+            controller.stop()
+
+    def _accept(self, mail_from: str, rcpt_tos: list[str], content: bytes) -> None:
+        # SMTP carries CRLF line ends; parse as a mailbox would store it.
+        message = email.message_from_bytes(content.replace(b"\r\n", b"\n"), policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.envelopes.append((mail_from, list(rcpt_tos)))
+
+
+class _SmtpHandler:
+    def __init__(self, server: SmtpTestServer) -> None:
+        self.server = server
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+        if address.lower() in self.server.refused:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.server.tempfail:
+            return "451 4.3.0 Temporary failure, try again later"
+        self.server._accept(envelope.mail_from, envelope.rcpt_tos, envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpTestServer]:
+    server = SmtpTestServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
