@@ -125,11 +125,30 @@ def cmd_db_revision(args: argparse.Namespace) -> int:
         kwargs["head"] = "core@head"
         kwargs["version_path"] = str(migrate.CORE_DIR / "versions")
     elif args.new_branch:
-        kwargs.update(head="base", branch_label=args.branch, version_path=dirs[args.branch], depends_on="core@head")
+        version_path = _new_branch_dir(args.branch)
+        cfg = migrate.alembic_config([*dirs.values(), version_path])
+        cfg.set_main_option("sqlalchemy.url", settings.database.url)
+        kwargs.update(head="base", branch_label=args.branch, version_path=version_path, depends_on="core@head")
     else:
         kwargs["head"] = f"{args.branch}@head"
     command.revision(cfg, **kwargs)
     return 0
+
+
+def _new_branch_dir(name: str) -> str:
+    """`<plugin package>/migrations/versions`, created for a plugin's first revision."""
+    import importlib.util
+    from pathlib import Path
+
+    inst = installed_plugins().get(name)
+    if inst is None:
+        raise PluginError(f"unknown plugin {name!r}; installed: {', '.join(sorted(installed_plugins()))}")
+    found = importlib.util.find_spec(inst.target.split(":")[0])
+    if found is None or not found.submodule_search_locations:
+        raise PluginError(f"plugin {name!r} is not a package; it cannot hold migrations")
+    path = Path(next(iter(found.submodule_search_locations))) / "migrations" / "versions"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
 
 
 def cmd_plugins_list(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ from typing import Any, AsyncIterator, Iterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from . import migrate
@@ -100,18 +100,15 @@ async def empty_tables(url: str) -> None:
     try:
         async with db.engine.begin() as conn:
             if db.is_sqlite:
-                names = (await conn.execute(text(
-                    "SELECT name FROM sqlite_master WHERE type='table' "
-                    "AND name NOT IN ('alembic_version') AND name NOT LIKE 'sqlite_%'"
-                ))).scalars().all()
-                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-                for name in names:
+                # Children before parents: PRAGMA foreign_keys cannot change inside a transaction.
+                ordered = await conn.run_sync(lambda c: inspect(c).get_sorted_table_and_fkc_names())
+                names = [name for name, _ in ordered if name and name != "alembic_version"]
+                for name in reversed(names):
                     await conn.exec_driver_sql(f'DELETE FROM "{name}"')
                 has_seq = (await conn.execute(text(
                     "SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'"))).first()
                 if has_seq:
                     await conn.exec_driver_sql("DELETE FROM sqlite_sequence")
-                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             else:
                 names = (await conn.execute(text(
                     "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
