@@ -7,27 +7,9 @@ from coaching_world import LimiterClock, World, make_world
 
 from core.testing import Kit
 
-_HASHES: dict[str, str] = {}
-
 
 @pytest.fixture
-def cached_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hash each distinct password once per test session (argon2 is deliberately slow);
-    the users are still real and their passwords still verify."""
-    from core.auth import passwords, services
-
-    real = passwords.hash_password
-
-    async def cached(password: str) -> str:
-        if password not in _HASHES:
-            _HASHES[password] = await real(password)
-        return _HASHES[password]
-
-    monkeypatch.setattr(services, "hash_password", cached)
-
-
-@pytest.fixture
-async def world(kit: Kit, cached_password_hashes: None) -> World:
+async def world(kit: Kit) -> World:
     return await make_world(kit)
 
 

@@ -11,7 +11,7 @@ from core.jsonutil import loads, utc_iso
 
 
 @pytest.fixture
-async def world(kit, cached_password_hashes):
+async def world(kit):
     return await make_world(kit, ratelimit={"enabled": False})
 
 
@@ -97,7 +97,7 @@ async def test_export_carries_activity_points_and_todos_including_deleted(world)
     assert all(e["ipAddress"] == "127.0.0.1" and e["timestamp"].endswith("Z") for e in log)
 
 
-async def test_a_streamed_export_of_thousands_matches_what_was_created(kit, cached_password_hashes):
+async def test_a_streamed_export_of_thousands_matches_what_was_created(kit):
     # Small chunks so the export crosses many chunk boundaries, some inside runs of equal dates.
     world = await make_world(kit, coaching={"export_chunk_size": 128}, ratelimit={"enabled": False})
     specs = []
@@ -140,7 +140,7 @@ async def test_empty_window_is_an_empty_array(world):
     assert resp.status == 200 and await resp.read() == b"[]"
 
 
-async def test_queries_grow_with_chunks_not_sessions(kit, cached_password_hashes):
+async def test_queries_grow_with_chunks_not_sessions(kit):
     from sqlalchemy import event
 
     from core.keys import DB
@@ -166,7 +166,7 @@ async def test_queries_grow_with_chunks_not_sessions(kit, cached_password_hashes
 
 
 async def test_a_failure_after_the_first_chunk_breaks_the_body_instead_of_truncating_it(
-    kit, cached_password_hashes, monkeypatch
+    kit, monkeypatch
 ):
     import aiohttp
 
@@ -191,7 +191,7 @@ async def test_a_failure_after_the_first_chunk_breaks_the_body_instead_of_trunca
         await resp.read()
 
 
-async def test_a_failure_before_the_first_byte_is_a_clean_500(kit, cached_password_hashes, monkeypatch):
+async def test_a_failure_before_the_first_byte_is_a_clean_500(kit, monkeypatch):
     from plugins.coaching import export
 
     world = await make_world(kit, ratelimit={"enabled": False})

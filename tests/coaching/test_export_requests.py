@@ -26,7 +26,7 @@ async def _error(world, body=None, *, data=None, headers=None):
 
 
 @pytest.fixture
-async def world(kit, cached_password_hashes):
+async def world(kit):
     # Validation is the subject here, not the 1/second limit.
     return await make_world(kit, coaching={}, ratelimit={"enabled": False})
 
@@ -88,7 +88,7 @@ async def test_day_90_is_accepted_and_day_91_rejected(world):
     assert (await world.client.post(EXPORT, json=same_day, headers=world.api)).status == 200
 
 
-async def test_max_days_is_configurable(kit, cached_password_hashes):
+async def test_max_days_is_configurable(kit):
     world = await make_world(kit, coaching={"max_days": 7}, ratelimit={"enabled": False})
     assert (await world.client.post(EXPORT, json={**VALID, "endDate": "2026-01-08"}, headers=world.api)).status == 200
     assert await _error(world, {**VALID, "endDate": "2026-01-09"}) == (
@@ -167,15 +167,15 @@ async def _assert_hard_bucket(world, limiter_clock):
     assert (await _hit(world, world.token))[0] == 200
 
 
-async def test_hard_rate_limit_per_token(kit, cached_password_hashes, limiter_clock):
+async def test_hard_rate_limit_per_token(kit, limiter_clock):
     await _assert_hard_bucket(await _limited_world(kit), limiter_clock)
 
 
-async def test_hard_rate_limit_per_token_on_redis(kit, cached_password_hashes, limiter_clock, redis_url):
+async def test_hard_rate_limit_per_token_on_redis(kit, limiter_clock, redis_url):
     await _assert_hard_bucket(await _limited_world(kit, redis_url), limiter_clock)
 
 
-async def test_invalid_requests_count_against_the_limit(kit, cached_password_hashes, limiter_clock):
+async def test_invalid_requests_count_against_the_limit(kit, limiter_clock):
     world = await _limited_world(kit)
     assert (await _error(world, {}))[0] == 400
     assert await _error(world, VALID) == (429, {"error": "Too many requests in the past second."})
