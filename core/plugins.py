@@ -76,7 +76,8 @@ def migration_dir(inst: Installed) -> str | None:
     if found is None or not found.submodule_search_locations:
         return None
     path = Path(next(iter(found.submodule_search_locations))) / "migrations" / "versions"
-    return str(path) if path.is_dir() else None
+    # An empty folder (a plugin whose first revision is not written yet) is no branch.
+    return str(path) if path.is_dir() and any(path.glob("*.py")) else None
 
 
 def _describe(installed: dict[str, Installed]) -> str:
