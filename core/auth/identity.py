@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select, update
@@ -79,9 +80,9 @@ class Authenticator:
         self.keys = keys
         self.permissions = permissions
 
-    def _identity(self, user: User, *, session_id: str | None = None, api_token_id: str | None = None) -> Identity:
+    def _identity(self, user: Any, *, session_id: str | None = None, api_token_id: str | None = None) -> Identity:
         return Identity(
-            user_id=user.id,
+            user_id=user.id,  # a User or a row with the same column names
             role=user.role_id,
             email=user.email,
             fullname=user.fullname,
@@ -91,24 +92,32 @@ class Authenticator:
         )
 
     async def from_jwt(self, token: str) -> Identity | None:
+        """Every authenticated request runs this, so it reads plain columns with Core."""
         claims = decode_access_token(self.keys, token)
         if claims is None:
             return None
-        now = utcnow()
-        async with self.db.session() as session:
+        async with self.db.read_connection() as conn:
             row = (
-                await session.execute(
-                    select(AuthSession, User)
+                await conn.execute(
+                    select(
+                        AuthSession.revoked_at,
+                        AuthSession.expires_at,
+                        User.id,
+                        User.role_id,
+                        User.email,
+                        User.fullname,
+                        User.is_active,
+                        User.account_status,
+                    )
                     .join(User, User.id == AuthSession.user_id)
                     .where(AuthSession.id == claims["sid"], AuthSession.user_id == claims["sub"])
                 )
             ).first()
-        if row is None:
+        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             return None
-        auth_session, user = row
-        if auth_session.revoked_at is not None or auth_session.expires_at <= now or not user.can_log_in:
+        if not row.is_active or row.account_status != "active":
             return None
-        return self._identity(user, session_id=auth_session.id)
+        return self._identity(row, session_id=claims["sid"])
 
     async def from_api_token(self, token: str) -> Identity | None:
         now = utcnow()
