@@ -95,6 +95,7 @@ def create_app(settings: Settings, *, installed: dict[str, Installed] | None = N
     app[TASK_SPECS] = [spec for _, specs in call_each(pm, "register_tasks", settings=settings) for spec in specs or ()]
     app[ROUTES] = _mount_routes(app, pm, plugins, settings, app[RATE_BUCKETS])
     app[openapi.SPEC_KEY] = openapi.build_spec(app[ROUTES], "Mentorkit", "0.1.0")
+    call_each(pm, "configure_app", app=app)  # signal handlers need the unfrozen app
 
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.extend(CORE_CONTEXTS)

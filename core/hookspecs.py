@@ -82,6 +82,12 @@ def register_commands(subparsers: Any) -> None:
 
 
 @hookspec
+def configure_app(app: "web.Application") -> None:
+    """Build time, before the app is frozen: attach app-level signal handlers
+    (`app.on_shutdown`, e.g. closing WebSockets with 1001) and app keys. No I/O."""
+
+
+@hookspec
 def lifespan(app: "web.Application") -> AsyncContextManager[None] | None:
     """Return an async context manager entered at start-up (in plugin dependency
     order, after the core's own resources) and exited at shutdown."""
