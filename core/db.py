@@ -14,7 +14,13 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -64,7 +70,11 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout. A connection the server dropped
+    # fails its statement, SQLAlchemy invalidates the pool, and recycling ages them out.
+    # No overflow: connections opened past the pool are closed on return, and under
+    # sustained load that means a new PostgreSQL backend per request. Wait for one instead.
+    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0, pool_recycle=1800)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -94,6 +104,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads on PostgreSQL run in autocommit: no BEGIN/ROLLBACK round trips around
+        # a request's SELECTs. SQLite keeps its (free) read transaction.
+        self.read_engine = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -104,6 +118,19 @@ class Database:
         """A session for reads (and simple single-statement writes); call commit yourself."""
         async with self.sessionmaker() as session:
             yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only, each statement on its own (no snapshot across
+        statements on PostgreSQL). Use `transaction()` for anything that writes."""
+        async with self.read_sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for hot read paths that want rows, not ORM objects."""
+        async with self.read_engine.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from aiohttp import web
 from sqlalchemy import ColumnElement, Select, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.config import Section
@@ -109,7 +109,7 @@ async def create_tag(app: web.Application, name: str) -> Tag:
 
 
 async def list_tags(app: web.Application, req: PageRequest) -> tuple[list[Tag], int]:
-    async with app[DB].session() as session:
+    async with app[DB].read() as session:
         return await _paged(session, select(Tag), req, Tag.name, Tag.id)
 
 
@@ -167,7 +167,7 @@ async def _insert_with_unique_alias(session: AsyncSession, qna: QNA, attempts: i
 
 
 async def my_questions(app: web.Application, user_id: str, req: PageRequest) -> tuple[list[QNA], int]:
-    async with app[DB].session() as session:
+    async with app[DB].read() as session:
         query = select(QNA).where(QNA.user_id == user_id)
         items, total = await _paged(session, query, req, QNA.created_at.desc(), QNA.id.desc())
         await _load_tags(session, items)
@@ -178,9 +178,25 @@ async def my_questions(app: web.Application, user_id: str, req: PageRequest) -> 
 
 
 @dataclass(frozen=True)
+class QuestionView:
+    """A question as the pending list shows it. Read with Core rows, not ORM objects:
+    this is the coaches' hot path and the identity map buys nothing here."""
+
+    id: int
+    alias: str
+    q1: str
+    q2: str | None
+    created_at: dt.datetime
+    tags: list[Any]  # rows with id, name, alias
+
+
+@dataclass(frozen=True)
 class PendingEntry:
-    qna: QNA
+    qna: QuestionView
     active_expiration: dt.datetime | None
+
+
+_VIEW_COLUMNS = (QNA.id, QNA.alias, QNA.q1, QNA.q2, QNA.created_at)
 
 
 def _live(now: dt.datetime) -> ColumnElement[bool]:
@@ -188,42 +204,62 @@ def _live(now: dt.datetime) -> ColumnElement[bool]:
     return (QNAOrder.status == PENDING) & (QNAOrder.expiration > now)
 
 
-async def _entries(session: AsyncSession, questions: list[QNA], now: dt.datetime) -> list[PendingEntry]:
+async def _entries(conn: AsyncConnection, rows: Sequence[Any], now: dt.datetime) -> list[PendingEntry]:
     """Tags and live orders for a whole page: two queries, whatever the page size."""
-    await _load_tags(session, questions)
+    ids = [row.id for row in rows]
+    tags: dict[int, list[Any]] = {i: [] for i in ids}
     expirations: dict[int, dt.datetime] = {}
-    if questions:
-        rows = await session.execute(
-            select(QNAOrder.qna_id, QNAOrder.expiration).where(
-                QNAOrder.qna_id.in_([q.id for q in questions]), _live(now)
-            )
+    if ids:
+        tag_rows = await conn.execute(
+            select(qna_tags.c.qna_id, Tag.id, Tag.name, Tag.alias)
+            .join(Tag, Tag.id == qna_tags.c.tag_id)
+            .where(qna_tags.c.qna_id.in_(ids))
+            .order_by(Tag.name, Tag.id)
         )
-        expirations = {qna_id: expiration for qna_id, expiration in rows}
-    return [PendingEntry(q, expirations.get(q.id)) for q in questions]
+        for tag in tag_rows:
+            tags[tag.qna_id].append(tag)
+        orders = await conn.execute(select(QNAOrder.qna_id, QNAOrder.expiration).where(QNAOrder.qna_id.in_(ids), _live(now)))
+        expirations = {qna_id: expiration for qna_id, expiration in orders}
+    return [
+        PendingEntry(QuestionView(r.id, r.alias, r.q1, r.q2, r.created_at, tags[r.id]), expirations.get(r.id))
+        for r in rows
+    ]
 
 
 async def pending_page(app: web.Application, req: PageRequest, tag: str | None) -> tuple[list[PendingEntry], int]:
     now = app[CLOCK].now()
-    query = select(QNA).where(QNA.answered_at.is_(None))
+    unanswered: list[ColumnElement[bool]] = [QNA.answered_at.is_(None)]
     if tag is not None:
-        query = query.where(
+        unanswered.append(
             exists().where(
                 qna_tags.c.qna_id == QNA.id,
                 qna_tags.c.tag_id == select(Tag.id).where(Tag.alias == tag).scalar_subquery(),
             )
         )
-    async with app[DB].session() as session:
-        items, total = await _paged(session, query, req, QNA.created_at.desc(), QNA.id.desc())
-        return await _entries(session, items, now), total
+    async with app[DB].read_connection() as conn:
+        total = (await conn.execute(select(func.count()).select_from(QNA).where(*unanswered))).scalar_one()
+        check_page_exists(req, total)
+        if total == 0:
+            return [], 0
+        rows = (
+            await conn.execute(
+                select(*_VIEW_COLUMNS)
+                .where(*unanswered)
+                .order_by(QNA.created_at.desc(), QNA.id.desc())
+                .offset(req.offset)
+                .limit(req.size)
+            )
+        ).all()
+        return await _entries(conn, rows, now), total
 
 
 async def pending_one(app: web.Application, alias: str) -> PendingEntry:
     now = app[CLOCK].now()
-    async with app[DB].session() as session:
-        qna = await session.scalar(select(QNA).where(QNA.alias == alias, QNA.answered_at.is_(None)))
-        if qna is None:
+    async with app[DB].read_connection() as conn:
+        row = (await conn.execute(select(*_VIEW_COLUMNS).where(QNA.alias == alias, QNA.answered_at.is_(None)))).first()
+        if row is None:
             raise NotFound("No unanswered question with this alias.", code="not_found")
-        return (await _entries(session, [qna], now))[0]
+        return (await _entries(conn, [row], now))[0]
 
 
 # --- orders -------------------------------------------------------------------
