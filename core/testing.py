@@ -34,7 +34,7 @@ from typing import Any, AsyncIterator, Iterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from . import migrate
