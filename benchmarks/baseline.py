@@ -1,6 +1,6 @@
 """The limit to compare with: `GET /qna/pending/` on bare aiohttp + asyncpg.
 
-Same SQL as the QnA plugin (count, page, tags of the page, live orders of the page)
+Same SQL as the QnA plugin (the count, the page with its live orders, the page's tags)
 and the same JSON shape, but no framework: no auth, envelope, policy, rate limit or
 plugin layers, no ORM. Run: python -m benchmarks.baseline DSN PORT [WORKERS]
 """
@@ -18,11 +18,12 @@ from aiohttp import web
 POOL = web.AppKey("pool", asyncpg.Pool)
 
 COUNT = "SELECT count(*) FROM qna_questions WHERE answered_at IS NULL"
-PAGE = ("SELECT id, alias, q1, q2, created_at FROM qna_questions WHERE answered_at IS NULL "
-        "ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2")
+PAGE = ("SELECT p.*, (SELECT o.expiration FROM qna_orders o WHERE o.qna_id = p.id AND o.status = 'PD' "
+        "AND o.expiration > $3) AS live_expiration FROM (SELECT q.id, q.alias, q.q1, q.q2, q.created_at "
+        "FROM qna_questions q WHERE q.answered_at IS NULL "
+        "ORDER BY q.created_at DESC, q.id DESC LIMIT $1 OFFSET $2) p ORDER BY p.created_at DESC, p.id DESC")
 TAGS = ("SELECT t.qna_id, g.id, g.name, g.alias FROM qna_question_tags t JOIN qna_tags g ON g.id = t.tag_id "
         "WHERE t.qna_id = ANY($1::int[]) ORDER BY g.name, g.id")
-ORDERS = "SELECT qna_id, expiration FROM qna_orders WHERE qna_id = ANY($1::int[]) AND status = 'PD' AND expiration > $2"
 
 
 def _stamp(value: dt.datetime | None) -> str | None:
@@ -35,15 +36,14 @@ async def pending(request: web.Request) -> web.Response:
     now = dt.datetime.now(dt.timezone.utc)
     async with request.app[POOL].acquire() as conn:
         total = await conn.fetchval(COUNT)
-        rows = await conn.fetch(PAGE, size, (page - 1) * size)
-        ids = [r["id"] for r in rows]
-        tags: dict[int, list[dict]] = {i: [] for i in ids}
-        for t in await conn.fetch(TAGS, ids):
+        rows = await conn.fetch(PAGE, size, (page - 1) * size, now)
+        tags: dict[int, list[dict]] = {r["id"]: [] for r in rows}
+        for t in await conn.fetch(TAGS, list(tags)):
             tags[t["qna_id"]].append({"id": t["id"], "name": t["name"], "alias": t["alias"]})
-        live = {o["qna_id"]: o["expiration"] for o in await conn.fetch(ORDERS, ids, now)}
     results = [{"id": r["id"], "Q1": r["q1"], "Q2": r["q2"], "alias": r["alias"],
                 "created_at": r["created_at"].strftime("%Y-%m-%d"), "tag": tags[r["id"]],
-                "accepted_order": r["id"] in live, "expiration": _stamp(live.get(r["id"]))} for r in rows]
+                "accepted_order": r["live_expiration"] is not None, "expiration": _stamp(r["live_expiration"])}
+               for r in rows]
 
     def link(number: int) -> str:
         return str(request.url.with_query({**request.query, "page": str(number), "page_size": str(size)}))

@@ -177,7 +177,11 @@ async def main() -> int:
             f"{total / elapsed:.0f} req/s; statuses {dict(sorted(statuses.items()))}; "
             f"invariant violations: {per_question} questions with >1 live order, {per_coach} coaches with >3")
 
-        result = await export_bench.run_export(mk_base, api_token, _worker_pid(mentorkit))
+        # The export on a one-worker server, so the process measured is the one serving it.
+        _stop(mentorkit)
+        mentorkit = _start([sys.executable, "-m", "core.cli", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+        await export_bench._wait_ready(mk_base, mentorkit)
+        result = await export_bench.run_export(mk_base, api_token, mentorkit.pid)
         growth = (result["rss_peak_kb"] - result["rss_before_kb"]) / 1024
         say(f"90-day coaching export: {result['sessions']} sessions ({inside} expected, {result['bytes'] / 1e6:.0f} MB) "
             f"in {result['seconds']:.2f} s = {result['sessions'] / result['seconds']:.0f} sessions/s; "
@@ -189,13 +193,6 @@ async def main() -> int:
         _stop(mentorkit)
         _stop(baseline)
         await export_bench.drop_database(args.database_url, url)
-
-
-def _worker_pid(proc: subprocess.Popen) -> int:
-    """The serving process: the parent itself with one worker, else its first child."""
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    pids = children.read_text().split() if children.exists() else []
-    return int(pids[0]) if pids else proc.pid
 
 
 async def _wait_baseline(base: str, proc: subprocess.Popen) -> None:

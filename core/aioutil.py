@@ -56,7 +56,7 @@ class OutageLog:
             self._suppressed += 1
             return
         extra = f" ({self._suppressed} similar failures not logged)" if self._suppressed else ""
-        self.logger.warning("%s unreachable: %s; %s%s", self.what, exc or type(exc).__name__, consequence, extra)
+        self.logger.warning("%s unreachable: %s; %s%s", self.what, str(exc) or type(exc).__name__, consequence, extra)
         self._last = now
         self._suppressed = 0
 

@@ -190,6 +190,13 @@ async def call_async(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) ->
     return out
 
 
+async def emit(app: Any, name: str, payload: dict[str, Any]) -> None:
+    """A domain event to every `on_event` implementation; call it after the commit."""
+    from .keys import PLUGIN_MANAGER
+
+    await call_async(app[PLUGIN_MANAGER], "on_event", app=app, name=name, payload=payload)
+
+
 def _impls(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, pluggy.HookImpl]]:
     hook = getattr(pm.hook, hook_name)
     return [(plugin_name(pm, impl), impl) for impl in hook.get_hookimpls()]

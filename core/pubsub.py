@@ -45,15 +45,25 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "health_check_interval": 30,
 }
 RETRIES = 1
+POOL_SIZE = 64  # connections per worker
+POOL_TIMEOUT = 2.0  # seconds a command waits for a free connection
 DEFAULT_QUEUE_SIZE = 1000
 CONFIRM_TIMEOUT = 5.0  # seconds to wait for Redis to acknowledge a SUBSCRIBE
 READ_TIMEOUT = 5.0  # the reader wakes this often to run health checks
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    """A redis.asyncio client with short timeouts and a single quick retry."""
+    """A redis.asyncio client with short timeouts and a single quick retry.
+
+    The pool blocks (up to POOL_TIMEOUT) for a free connection instead of failing
+    with "Too many connections": a burst of requests queues for Redis, it does not
+    turn into rate-limit outages. `?max_connections=N` in the URL overrides the size.
+    """
     retry = Retry(ExponentialBackoff(cap=0.05, base=0.01), RETRIES)
-    return aioredis.Redis.from_url(url, retry=retry, **CLIENT_OPTIONS)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, retry=retry, max_connections=POOL_SIZE, timeout=POOL_TIMEOUT, **CLIENT_OPTIONS
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -22,9 +22,10 @@ from sqlalchemy import select, text
 from ..config import Settings
 from ..errors import BadRequest, ConfigError
 from ..keys import DB, SETTINGS
+from ..plugins import emit
 from .models import User
 from .passwords import MIN_LENGTH
-from .services import create_user, emit, normalize_email
+from .services import create_user, normalize_email
 
 log = logging.getLogger("mentorkit.auth")
 

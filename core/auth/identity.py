@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ..db import Database, utcnow
 from ..errors import Forbidden, Unauthorized
@@ -74,6 +74,23 @@ def _bearer(header: str | None) -> str | None:
     return None
 
 
+# Built once: every authenticated request runs it.
+_SESSION_AND_USER = (
+    select(
+        AuthSession.revoked_at,
+        AuthSession.expires_at,
+        User.id,
+        User.role_id,
+        User.email,
+        User.fullname,
+        User.is_active,
+        User.account_status,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.id == bindparam("sid"), AuthSession.user_id == bindparam("sub"))
+)
+
+
 class Authenticator:
     def __init__(self, db: Database, keys: JwtKeys, permissions: PermissionRegistry) -> None:
         self.db = db
@@ -97,22 +114,7 @@ class Authenticator:
         if claims is None:
             return None
         async with self.db.read_connection() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        AuthSession.revoked_at,
-                        AuthSession.expires_at,
-                        User.id,
-                        User.role_id,
-                        User.email,
-                        User.fullname,
-                        User.is_active,
-                        User.account_status,
-                    )
-                    .join(User, User.id == AuthSession.user_id)
-                    .where(AuthSession.id == claims["sid"], AuthSession.user_id == claims["sub"])
-                )
-            ).first()
+            row = (await conn.execute(_SESSION_AND_USER, {"sid": claims["sid"], "sub": claims["sub"]})).first()
         if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             return None
         if not row.is_active or row.account_status != "active":

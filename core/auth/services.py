@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import utcnow
 from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
-from ..keys import AUTH, CLOCK, DB, PLUGIN_MANAGER, RATE_LIMITER, SETTINGS
-from ..plugins import call_async
+from ..keys import AUTH, CLOCK, DB, RATE_LIMITER, SETTINGS
+from ..plugins import emit
 from .identity import Identity
 from .models import ADMIN_ROLES, ApiToken, AuthSession, User
 from .passwords import DUMMY_HASH, MIN_LENGTH, hash_password, verify_password
@@ -64,11 +64,6 @@ def _user_not_found() -> NotFound:
 def _check_password_policy(password: str) -> None:
     if len(password) < MIN_LENGTH:
         raise BadRequest(f"Password must be at least {MIN_LENGTH} characters.", code="errMsg_PasswordTooShort")
-
-
-async def emit(app: web.Application, name: str, payload: dict[str, Any]) -> None:
-    """A domain event to every `on_event` implementation (after the change is committed)."""
-    await call_async(app[PLUGIN_MANAGER], "on_event", app=app, name=name, payload=payload)
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, Select, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -196,7 +196,45 @@ class PendingEntry:
     active_expiration: dt.datetime | None
 
 
-_VIEW_COLUMNS = (QNA.id, QNA.alias, QNA.q1, QNA.q2, QNA.created_at)
+_UNANSWERED = QNA.answered_at.is_(None)
+_COLUMNS = (QNA.id, QNA.alias, QNA.q1, QNA.q2, QNA.created_at)
+
+
+def _live_expiration(qna_id: ColumnElement[int]) -> Any:
+    """The live order's expiry as a column: at most one pending order per question
+    exists (uq_qna_orders_one_pending), and an expired one does not count."""
+    return (
+        select(QNAOrder.expiration)
+        .where(QNAOrder.qna_id == qna_id, QNAOrder.status == PENDING, QNAOrder.expiration > bindparam("now"))
+        .scalar_subquery()
+        .label("live_expiration")
+    )
+
+
+def _page_query(*where: ColumnElement[bool]) -> Select:
+    """One page and, for its rows only, the live order (the lookup runs page-size times)."""
+    page = (
+        select(*_COLUMNS)
+        .where(_UNANSWERED, *where)
+        .order_by(QNA.created_at.desc(), QNA.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+        .subquery()
+    )
+    return select(page, _live_expiration(page.c.id)).order_by(page.c.created_at.desc(), page.c.id.desc())
+
+
+# Built once: constructing SQL expressions costs more CPU than running these queries.
+# A page costs three queries: the count (an index-only scan), the page with its live
+# orders, and the page's tags. (A window count would make PostgreSQL read every row.)
+_PAGE_PENDING = _page_query()
+_COUNT_PENDING = select(func.count()).select_from(QNA).where(_UNANSWERED)
+_TAGS_OF = (
+    select(qna_tags.c.qna_id, Tag.id, Tag.name, Tag.alias)
+    .join(Tag, Tag.id == qna_tags.c.tag_id)
+    .where(qna_tags.c.qna_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Tag.name, Tag.id)
+)
 
 
 def _live(now: dt.datetime) -> ColumnElement[bool]:
@@ -204,62 +242,43 @@ def _live(now: dt.datetime) -> ColumnElement[bool]:
     return (QNAOrder.status == PENDING) & (QNAOrder.expiration > now)
 
 
-async def _entries(conn: AsyncConnection, rows: Sequence[Any], now: dt.datetime) -> list[PendingEntry]:
-    """Tags and live orders for a whole page: two queries, whatever the page size."""
-    ids = [row.id for row in rows]
-    tags: dict[int, list[Any]] = {i: [] for i in ids}
-    expirations: dict[int, dt.datetime] = {}
-    if ids:
-        tag_rows = await conn.execute(
-            select(qna_tags.c.qna_id, Tag.id, Tag.name, Tag.alias)
-            .join(Tag, Tag.id == qna_tags.c.tag_id)
-            .where(qna_tags.c.qna_id.in_(ids))
-            .order_by(Tag.name, Tag.id)
-        )
-        for tag in tag_rows:
+async def _entries(conn: AsyncConnection, rows: Sequence[Any]) -> list[PendingEntry]:
+    """Attach the tags of a whole page with one query, whatever the page size."""
+    tags: dict[int, list[Any]] = {row.id: [] for row in rows}
+    if tags:
+        for tag in await conn.execute(_TAGS_OF, {"ids": list(tags)}):
             tags[tag.qna_id].append(tag)
-        orders = await conn.execute(select(QNAOrder.qna_id, QNAOrder.expiration).where(QNAOrder.qna_id.in_(ids), _live(now)))
-        expirations = {qna_id: expiration for qna_id, expiration in orders}
     return [
-        PendingEntry(QuestionView(r.id, r.alias, r.q1, r.q2, r.created_at, tags[r.id]), expirations.get(r.id))
+        PendingEntry(QuestionView(r.id, r.alias, r.q1, r.q2, r.created_at, tags[r.id]), r.live_expiration)
         for r in rows
     ]
 
 
 async def pending_page(app: web.Application, req: PageRequest, tag: str | None) -> tuple[list[PendingEntry], int]:
-    now = app[CLOCK].now()
-    unanswered: list[ColumnElement[bool]] = [QNA.answered_at.is_(None)]
+    params = {"now": app[CLOCK].now(), "offset": req.offset, "limit": req.size}
+    page, count = _PAGE_PENDING, _COUNT_PENDING
     if tag is not None:
-        unanswered.append(
-            exists().where(
-                qna_tags.c.qna_id == QNA.id,
-                qna_tags.c.tag_id == select(Tag.id).where(Tag.alias == tag).scalar_subquery(),
-            )
+        tagged = exists().where(
+            qna_tags.c.qna_id == QNA.id,
+            qna_tags.c.tag_id == select(Tag.id).where(Tag.alias == tag).scalar_subquery(),
         )
+        page, count = _page_query(tagged), count.where(tagged)
     async with app[DB].read_connection() as conn:
-        total = (await conn.execute(select(func.count()).select_from(QNA).where(*unanswered))).scalar_one()
+        total = (await conn.execute(count)).scalar_one()
         check_page_exists(req, total)
         if total == 0:
             return [], 0
-        rows = (
-            await conn.execute(
-                select(*_VIEW_COLUMNS)
-                .where(*unanswered)
-                .order_by(QNA.created_at.desc(), QNA.id.desc())
-                .offset(req.offset)
-                .limit(req.size)
-            )
-        ).all()
-        return await _entries(conn, rows, now), total
+        rows = (await conn.execute(page, params)).all()
+        return await _entries(conn, rows), total
 
 
 async def pending_one(app: web.Application, alias: str) -> PendingEntry:
-    now = app[CLOCK].now()
     async with app[DB].read_connection() as conn:
-        row = (await conn.execute(select(*_VIEW_COLUMNS).where(QNA.alias == alias, QNA.answered_at.is_(None)))).first()
+        query = select(*_COLUMNS, _live_expiration(QNA.id)).where(QNA.alias == alias, _UNANSWERED)
+        row = (await conn.execute(query, {"now": app[CLOCK].now()})).first()
         if row is None:
             raise NotFound("No unanswered question with this alias.", code="not_found")
-        return (await _entries(conn, [row], now))[0]
+        return (await _entries(conn, [row]))[0]
 
 
 # --- orders -------------------------------------------------------------------

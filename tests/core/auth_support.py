@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
 from core import hookimpl
-from core.auth import passwords
 from core.keys import PLUGIN_MANAGER
 
 USER_FIELDS = [
@@ -18,13 +15,6 @@ USER_FIELDS = [
     "applicationReviewNote", "applicationDocuments", "accountStatus", "accountStatus_idx", "isActive",
     "recordVersion", "createdAt", "updatedAt", "_owner",
 ]
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: the tests exercise the rules, not the work factor.
-    (Import this fixture into a test module to apply it there.)"""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 class Events:

@@ -6,7 +6,7 @@ from importlib import metadata
 
 from aiohttp import web
 
-from core import PUBLIC, USER, PluginSpec, Routes, errors, hookimpl, roles
+from core import PUBLIC, USER, PluginSpec, Routes, errors, hookimpl, hookspec, roles
 from core.jsonutil import json_response
 from core.keys import BODY, IDENTITY
 from core.plugins import ENTRY_POINT_GROUP, Installed
@@ -271,3 +271,12 @@ class Stubborn:
         from core.tasks import TaskSpec
 
         return [TaskSpec("stubborn.run", _stubborn)]
+
+
+class EveryHookSpecs:
+    """A hook that the `everyhook` test plugin opens for other plugins."""
+
+    @staticmethod
+    @hookspec
+    def everyhook_brewed(app, cups):
+        """Called after tea is brewed."""

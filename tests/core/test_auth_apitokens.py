@@ -8,7 +8,6 @@ import uuid
 from auth_support import (
     assert_error,
     bearer,
-    fast_passwords,  # noqa: F401 (autouse fixture)
 )
 from sqlalchemy import select
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from auth_support import fast_passwords, login  # noqa: F401 (autouse fixture)
+from auth_support import login
 from sqlalchemy import select
 
 from core import cli

@@ -12,7 +12,6 @@ from auth_support import (
     assert_no_secrets,
     bearer,
     client_with_events,
-    fast_passwords,  # noqa: F401 (autouse fixture)
     login,
     token_works,
 )

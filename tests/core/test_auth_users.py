@@ -10,7 +10,6 @@ from auth_support import (
     assert_error,
     assert_no_secrets,
     client_with_events,
-    fast_passwords,  # noqa: F401 (autouse fixture)
     login,
     token_works,
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +11,7 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from core.keys import DB
-from core.testing import DEFAULT_PASSWORD, Kit, KitUser
+from core.testing import Kit, KitUser
 from plugins.messaging import services
 from plugins.messaging.models import ChatMessage
 
@@ -145,35 +144,17 @@ class Chat:
             ))
 
 
-@functools.lru_cache(maxsize=1)
-def _password_hash() -> str:
-    from core.auth.passwords import _hasher
-
-    return _hasher.hash(DEFAULT_PASSWORD)
-
-
-async def user(client: TestClient, role: str, fullname: str | None = None) -> KitUser:
-    """Like `kit.user`, without paying for an argon2 hash per user (one hash per session)."""
-    from core.auth.models import User
-    from core.auth.services import open_session
-
-    app = client.app
-    email = f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com"
-    async with app[DB].transaction() as session:
-        row = User(email=email, password_hash=_password_hash(), fullname=fullname or role.title(), role_id=role,
-                   avatar=f"https://example.com/{role}.png")
-        session.add(row)
-    auth_session, token, _ = await open_session(app, row)
-    return KitUser(row.id, email, DEFAULT_PASSWORD, role, token, auth_session.id)
+async def user(kit: Kit, client: TestClient, role: str, fullname: str | None = None) -> KitUser:
+    return await kit.user(client, role, fullname=fullname or role.title(), avatar=f"https://example.com/{role}.png")
 
 
 async def make_chat(kit: Kit, client: TestClient) -> Chat:
     return Chat(
         kit, client,
-        student=await user(client, "student", "Sam Student"),
-        tutor=await user(client, "tutor", "Tia Tutor"),
-        admin=await user(client, "admin", "Ada Admin"),
-        other=await user(client, "student", "Otto Other"),
+        student=await user(kit, client, "student", "Sam Student"),
+        tutor=await user(kit, client, "tutor", "Tia Tutor"),
+        admin=await user(kit, client, "admin", "Ada Admin"),
+        other=await user(kit, client, "student", "Otto Other"),
     )
 
 

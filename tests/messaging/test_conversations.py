@@ -65,7 +65,7 @@ async def test_who_may_open_which_conversation(chat):
     # Admin conversations: the admin is participantA, and B has the right role.
     assert (await create(chat, a, "adminStudent", a, s))[0] == 201
     assert (await create(chat, a, "adminTutor", a, t))[0] == 201
-    other_admin = await make_user(chat.client, "admin")
+    other_admin = await make_user(chat.kit, chat.client, "admin")
     status, body = await create(chat, a, "adminStudent", other_admin, s)
     assert status == 400 and body["message"] == "errMsg_participantAMustBeYou"
     status, body = await create(chat, a, "adminStudent", a, t)

@@ -313,7 +313,7 @@ async def test_account_status_change_closes_the_users_sockets_at_once(chat):
     from sqlalchemy import update
 
     from core.auth.models import User
-    from core.auth.services import emit
+    from core.plugins import emit
 
     sock = await chat.connect(chat.tutor)
     async with chat.app[DB].transaction() as session:
