@@ -191,14 +191,14 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
     )
 
 
-async def _wait_ready(base: str, proc: subprocess.Popen, seconds: float = 30) -> None:
+async def _wait_ready(base: str, proc: subprocess.Popen, seconds: float = 30, path: str = "/health") -> None:
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError("the server exited during start-up")
             try:
-                async with http.get(base + "/health") as resp:
+                async with http.get(base + path) as resp:
                     if resp.status == 200:
                         return
             except aiohttp.ClientError:

@@ -152,7 +152,7 @@ async def main() -> int:
         baseline = _start([sys.executable, "-m", "benchmarks.baseline", dsn, str(base_port), str(args.workers)], env)
         mk_base, bl_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{base_port}"
         await export_bench._wait_ready(mk_base, mentorkit)
-        await _wait_baseline(bl_base, baseline)
+        await export_bench._wait_ready(bl_base, baseline, path="/qna/pending/")
 
         token = await _login(mk_base, coaches[0])
         page = "/qna/pending/?page=3&page_size=20"
@@ -193,21 +193,6 @@ async def main() -> int:
         _stop(mentorkit)
         _stop(baseline)
         await export_bench.drop_database(args.database_url, url)
-
-
-async def _wait_baseline(base: str, proc: subprocess.Popen) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(150):
-            if proc.poll() is not None:
-                raise RuntimeError("the baseline exited during start-up")
-            try:
-                async with http.get(base + "/qna/pending/") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the baseline did not start")
 
 
 def _write_results(lines: list[str], args: argparse.Namespace) -> None:

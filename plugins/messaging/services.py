@@ -442,14 +442,7 @@ async def send_message(
                     return previous, conv, False
             reply = None
             if reply_to_id is not None:
-                original = await session.scalar(
-                    select(ChatMessage).where(
-                        ChatMessage.id == reply_to_id,
-                        ChatMessage.room_id == conv.id,
-                        ChatMessage.is_active.is_(True),
-                        _visible_to(actor),
-                    )
-                )
+                original = await _visible_message(session, conv.id, reply_to_id, actor)
                 if original is None:
                     raise BadRequest("replyTo must name a message of this conversation.", code="errMsg_replyToNotInRoom")
                 reply = {"id": original.id, "preview": schemas.preview_of(original.message_type, original.content)}
@@ -617,6 +610,18 @@ def _visible_to(actor: Actor) -> ColumnElement[bool]:
     return or_(
         ChatMessage.status == "approved",
         and_(ChatMessage.sender_id == actor.user_id, ChatMessage.status == "pending"),
+    )
+
+
+async def _visible_message(session: AsyncSession, room_id: str, message_id: str, actor: Any) -> ChatMessage | None:
+    """A live message of this room that the actor may see, or None."""
+    return await session.scalar(
+        select(ChatMessage).where(
+            ChatMessage.id == message_id,
+            ChatMessage.room_id == room_id,
+            ChatMessage.is_active.is_(True),
+            _visible_to(actor),
+        )
     )
 
 
@@ -881,14 +886,7 @@ async def mark_read(
                     raise _not_participant()
                 at = now(app)
                 _check_not_blocked(await moderation_of(session, conv.id, actor.user_id, at))
-                message = await session.scalar(
-                    select(ChatMessage).where(
-                        ChatMessage.id == message_id,
-                        ChatMessage.room_id == conv.id,
-                        ChatMessage.is_active.is_(True),
-                        _visible_to(actor),
-                    )
-                )
+                message = await _visible_message(session, conv.id, message_id, actor)
                 if message is None:
                     raise _message_not_found()
                 state = await session.scalar(
