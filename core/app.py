@@ -48,7 +48,16 @@ from .keys import (
 from .middlewares import add_request_id_header, enforce_policy, errors, request_context
 from .notifications import views as notification_views
 from .notifications.mailer import mailer_ctx
-from .plugins import CORE_PLUGIN, Installed, LoadedPlugin, call_each, installed_plugins, make_plugin_manager, resolve
+from .plugins import (
+    CORE_PLUGIN,
+    Installed,
+    LoadedPlugin,
+    call_each,
+    default_enabled,
+    installed_plugins,
+    make_plugin_manager,
+    resolve,
+)
 from .pubsub import pubsub_ctx, redis_ctx
 from .ratelimit import ratelimit_ctx
 from .routing import POLICY_ATTR, RouteDef, Routes
@@ -64,16 +73,17 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 CORE_CONTEXTS: list[CleanupCtx] = [redis_ctx, ratelimit_ctx, pubsub_ctx, mailer_ctx, bootstrap_admin_ctx]
 
 
-def enabled_plugin_names(settings: Settings) -> list[str]:
+def enabled_plugin_names(settings: Settings, installed: dict[str, Installed] | None = None) -> list[str]:
     enabled = settings.plugins.enabled
-    return sorted(installed_plugins()) if enabled is None else list(enabled)
+    if enabled is not None:
+        return list(enabled)
+    return default_enabled(installed_plugins() if installed is None else installed)
 
 
 def create_app(settings: Settings, *, installed: dict[str, Installed] | None = None) -> web.Application:
     """Build an app from settings. `installed` replaces entry-point discovery (tests)."""
     installed = installed_plugins() if installed is None else installed
-    enabled = settings.plugins.enabled
-    plugins = resolve(sorted(installed) if enabled is None else enabled, installed)
+    plugins = resolve(enabled_plugin_names(settings, installed), installed)
     settings.validate_plugin_sections({p.spec.name: p.spec.config_schema for p in plugins})
     pm = make_plugin_manager(CORE_MODULES, plugins)
 

@@ -56,14 +56,24 @@ class Installed:
     target: str
     version: str
     entry_point: metadata.EntryPoint | None = field(default=None, repr=False)
+    builtin: bool = False  # shipped in the mentorkit distribution itself
+
+
+BUILTIN_DISTRIBUTION = "mentorkit"
 
 
 def installed_plugins() -> dict[str, Installed]:
     found: dict[str, Installed] = {}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         version = ep.dist.version if ep.dist else ""
-        found[ep.name] = Installed(ep.name, ep.value, version, ep)
+        builtin = bool(ep.dist) and ep.dist.metadata["Name"] == BUILTIN_DISTRIBUTION
+        found[ep.name] = Installed(ep.name, ep.value, version, ep, builtin)
     return found
+
+
+def default_enabled(installed: dict[str, Installed]) -> list[str]:
+    """Without `plugins.enabled`: every built-in plugin. Third-party ones are opt-in."""
+    return sorted(name for name, inst in installed.items() if inst.builtin)
 
 
 def migration_dir(inst: Installed) -> str | None:

@@ -79,3 +79,9 @@ def test_plugin_config_section_is_validated():
 
     with pytest.raises(ConfigError, match="example.max_note_length"):
         create_app(settings_for_tests(URL, ["example"], example={"max_note_length": "many"}))
+
+
+def test_without_an_enabled_list_every_builtin_and_no_third_party_plugin_runs():
+    app = create_app(settings_for_tests(URL, []).with_overrides({"plugins": {"enabled": None}}))
+    assert [p.spec.name for p in app[PLUGINS]] == ["coaching", "dialcode", "messaging", "qna"]
+    assert installed_plugins()["example"].builtin is False
