@@ -245,14 +245,10 @@ async def _find_live(session: AsyncSession, ctype: str, a_id: str, b_id: str, *,
     return await session.scalar(query.with_for_update() if lock else query)
 
 
-async def _ensure_conversation(
+async def _checked_new_conversation(
     app: web.Application, actor: Actor | None, ctype: str, user_a: User, user_b: User, enrollment_id: str | None
-) -> tuple[Conversation, bool]:
-    db = app[DB]
-    async with db.session() as session:
-        existing = await _find_live(session, ctype, user_a.id, user_b.id)
-    if existing is not None:
-        return existing, False
+) -> Conversation:
+    """An unsaved conversation that the `messaging_check_conversation` hooks allowed."""
     at = now(app)
     conv = Conversation(
         conversation_type=ctype,
@@ -270,6 +266,18 @@ async def _ensure_conversation(
         updated_at=at,
     )
     await run_conversation_checks(app, conv, actor)
+    return conv
+
+
+async def _ensure_conversation(
+    app: web.Application, actor: Actor | None, ctype: str, user_a: User, user_b: User, enrollment_id: str | None
+) -> tuple[Conversation, bool]:
+    db = app[DB]
+    async with db.session() as session:
+        existing = await _find_live(session, ctype, user_a.id, user_b.id)
+    if existing is not None:
+        return existing, False
+    conv = await _checked_new_conversation(app, actor, ctype, user_a, user_b, enrollment_id)
     try:
         async with db.transaction() as session:
             session.add(conv)
@@ -556,9 +564,37 @@ async def _store_system_message(
         )
     ctype = "adminStudent" if target_user_role == "student" else "adminTutor"
     acting = Actor(admin.id, True, actor)
-    conv, created = await _ensure_conversation(app, acting, ctype, admin, target, None)
+    # One transaction opens the conversation (if needed) and stores the warning, so a
+    # failure leaves neither. The hooks run before it (never holding the write lock); a
+    # conversation opened concurrently makes the insert fail and the second pass use it.
+    for attempt in range(2):
+        async with app[DB].session() as session:
+            existing = await _find_live(session, ctype, admin.id, target.id)
+        fresh = None if existing else await _checked_new_conversation(app, acting, ctype, admin, target, None)
+        try:
+            return await _store_warning(app, ctype, admin, target, fresh, content)
+        except (IntegrityError, _ConversationGone):
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _ConversationGone(Exception):
+    """The conversation found before the transaction was gone inside it: start over."""
+
+
+async def _store_warning(
+    app: web.Application, ctype: str, admin: User, target: User, fresh: Conversation | None, content: dict[str, Any]
+) -> tuple[Conversation, ChatMessage, bool]:
     async with app[DB].transaction() as session:
-        conv = await _conversation(session, conv.id, lock=True)
+        conv = await _find_live(session, ctype, admin.id, target.id, lock=True)
+        created = conv is None
+        if conv is None:
+            if fresh is None:
+                raise _ConversationGone()
+            conv = fresh
+            session.add(conv)
+            await session.flush()
         at = now(app)
         message = ChatMessage(
             room_id=conv.id,
@@ -810,7 +846,8 @@ async def _refresh_latest(session: AsyncSession, conv: Conversation) -> None:
 
 
 async def delete_message(app: web.Application, actor: Actor, message_id: str) -> tuple[ChatMessage, Conversation]:
-    """M7: soft delete by an admin (any message) or the sender (own; warnings and system messages: admins only)."""
+    """M7: soft delete by an admin (any message) or the sender (own; warnings and system messages: admins only;
+    not in a closed conversation, which is read-only for its members)."""
     async with app[DB].transaction() as session:
         message, conv, _ = await _message_for(session, app, actor, message_id, lock_room=True)
         if not message.is_active:
@@ -820,6 +857,8 @@ async def delete_message(app: web.Application, actor: Actor, message_id: str) ->
                 raise Forbidden("Only the sender or an admin may delete this message.", code="errMsg_NotMessageSender")
             if message.message_type not in USER_MESSAGE_TYPES:
                 raise Forbidden("Only admins delete warnings and system messages.", code="errMsg_OnlyAdminsDeleteThisMessage")
+            if conv.status != "active":
+                raise BadRequest("The conversation is closed.", code="errMsg_ConversationClosed")
         at = now(app)
         message.is_active = False
         message.record_version += 1

@@ -144,12 +144,11 @@ class ChatSocket:
     # --- outbound --------------------------------------------------------------------------------------
 
     def deliver(self, message: dict[str, Any]) -> None:
-        """A pub/sub envelope: apply its targeting, then queue the frame once per socket."""
-        eid = message.get("eid")
-        if eid in self._seen:
-            return
-        if eid:
-            self._seen.append(eid)
+        """A pub/sub envelope: apply its targeting, then queue the frame once per socket.
+
+        An event is marked seen only once it is delivered here: a copy meant for others
+        (the room's admins) that arrives first must not swallow the copy meant for us.
+        """
         if message.get("leave"):
             self.leave(message["leave"])
         if message.get("excludeSocket") == self.id or self.user_id in message.get("excludeUsers", ()):
@@ -157,6 +156,11 @@ class ChatSocket:
         audience = message.get("audience", "all")
         if (audience == "admins" and not self.actor.is_admin) or (audience == "nonAdmins" and self.actor.is_admin):
             return
+        eid = message.get("eid")
+        if eid in self._seen:
+            return
+        if eid:
+            self._seen.append(eid)
         self.send(message["event"], message.get("data", {}))
 
     def send(self, event: str, data: dict[str, Any], ref: Any = None) -> None:

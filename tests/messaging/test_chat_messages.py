@@ -271,3 +271,38 @@ async def test_closed_conversation_is_read_only_but_readable(chat, room):
 
     state, _, moved = await services.mark_read(chat.app, actor(chat.tutor), room, message.id)
     assert moved and state.last_read_message_id == message.id
+
+
+async def test_closed_conversation_refuses_deletes_by_members_but_not_admins(chat, room):
+    """A closed conversation is read-only (§2.5): its members' deletes are refused like their edits."""
+    from sqlalchemy import update
+
+    from core.keys import DB
+    from plugins.messaging.models import Conversation
+
+    message = await chat.post(room, chat.student, "keep me")
+    async with chat.app[DB].transaction() as session:
+        await session.execute(update(Conversation).where(Conversation.id == room).values(status="closed"))
+    resp = await chat.client.delete(f"{MESSAGES}/{message.id}", headers=chat.student.headers)
+    body = await resp.json()
+    assert resp.status == 400 and body["message"] == "errMsg_ConversationClosed"
+    stored = (await chat.stored(room))[0]
+    assert stored.is_active is True and stored.record_version == 1
+    _, conv = await chat.get(f"/v1/conversations/{room}", chat.student)
+    assert conv["conversation"]["lastMessagePreview"] == "keep me"
+    # Admins still moderate a closed room.
+    resp = await chat.client.delete(f"/v1/v1/chat-messages/{message.id}", headers=chat.admin.headers)
+    assert resp.status == 200 and (await resp.json())["chatMessage"]["isActive"] is False
+
+
+async def test_seed_doubled_paths_serve_edit_and_delete_too(chat, room):
+    message = await chat.post(room, chat.student, "via the seed path")
+    resp = await chat.client.patch(f"/v1/v1/chat-messages/{message.id}", json={"content": {"text": "edited"}},
+                                   headers=chat.student.headers)
+    body = await resp.json()
+    assert resp.status == 200 and body["dataName"] == "chatMessage" and body["rowCount"] == 1
+    assert body["chatMessage"]["content"] == {"text": "edited"}
+    resp = await chat.client.patch(f"/v1/v1/chat-messages/{message.id}", json={"status": "rejected"},
+                                   headers=chat.student.headers)
+    assert resp.status == 403
+    assert (await chat.stored(room))[0].status == "approved"

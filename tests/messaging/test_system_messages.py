@@ -107,3 +107,42 @@ async def test_in_process_service_uses_the_configured_system_admin(kit):
     async with chat.app[DB].session() as session:
         notes = list(await session.scalars(select(Notification).where(Notification.user_id == chat.tutor.id)))
     assert [n.type for n in notes] == ["messaging.warning"] and notes[0].data["conversationId"] == conv.id
+
+
+async def test_a_system_message_that_fails_leaves_no_empty_conversation(chat, monkeypatch):
+    """M4 is one operation: opening the admin conversation and storing the warning commit together."""
+    from plugins.messaging.models import ChatMessage
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("notification store down")
+
+    monkeypatch.setattr(services, "_notify_warning", broken)
+    with pytest.raises(RuntimeError):
+        await services.send_system_message(chat.app, target_user_id=chat.student.id, target_user_role="student",
+                                           message_content="Be kind.", admin_id=chat.admin.id)
+    async with chat.app[DB].session() as session:
+        assert (await session.scalars(select(Conversation))).first() is None
+        assert (await session.scalars(select(ChatMessage))).first() is None
+    # With the store back, the same call opens the conversation and stores the warning once.
+    monkeypatch.undo()
+    conv, message = await services.send_system_message(chat.app, target_user_id=chat.student.id,
+                                                       target_user_role="student", message_content="Be kind.",
+                                                       admin_id=chat.admin.id)
+    assert message.room_id == conv.id and conv.conversation_type == "adminStudent"
+    assert [m.id for m in await chat.stored(conv.id)] == [message.id]
+
+
+async def test_simultaneous_system_messages_share_one_new_conversation(chat):
+    import asyncio
+
+    results = await asyncio.gather(*[
+        services.send_system_message(chat.app, target_user_id=chat.tutor.id, target_user_role="tutor",
+                                     message_content=f"notice {i}", admin_id=chat.admin.id)
+        for i in range(4)
+    ])
+    assert len({conv.id for conv, _ in results}) == 1
+    stored = await chat.stored(results[0][0].id)
+    assert sorted(m.content["text"] for m in stored) == [f"notice {i}" for i in range(4)]
+    assert [m.seq for m in stored] == [1, 2, 3, 4]
+    async with chat.app[DB].session() as session:
+        assert len(list(await session.scalars(select(Conversation)))) == 1

@@ -363,3 +363,31 @@ async def test_simultaneous_sends_from_both_sides_are_stored_densely_in_order(ch
     status, body = await chat.get("/v1/chat-messages", chat.tutor, conversationId=room, after=stored[0].id,
                                   pageNumber="0")
     assert [m["id"] for m in body["chatMessages"]] == [m.id for m in stored[1:]]
+
+
+async def test_moderation_reaches_the_user_whichever_channel_is_delivered_first(chat):
+    """The room's copy (for admins) must not mark the event seen for the affected user.
+
+    A room pump that is already due to run (a busy room) delivers the room copy of
+    `moderation:applied` before the user pump delivers the user's copy; the blocked
+    user must still be told and still leave the room.
+    """
+    from chat_world import actor
+
+    from plugins.messaging import events, services
+
+    room = (await chat.room())["id"]
+    student, tutor = await chat.connect(chat.student), await chat.connect(chat.tutor)
+    await student.join(room)
+    await tutor.join(room)
+    row, _ = await services.apply_moderation(
+        chat.app, actor(chat.admin), {"roomId": room, "userId": chat.student.id, "action": "blocked", "duration": 0}
+    )
+    # Published in the same tick, with nothing awaited in between (in-process pub/sub):
+    # the room pump wakes first and sees the room copy before the user pump runs.
+    await events.typing(chat.app, room, chat.tutor.id, True)
+    await events.moderation_applied(chat.app, row)
+    applied = await student.expect("moderation:applied")
+    assert applied["action"] == "blocked" and applied["userId"] == chat.student.id
+    await tutor.say(room, "after the block")
+    await student.silent("message:new")
