@@ -125,8 +125,20 @@ class Section(Mapping[str, Any]):
         return len(self._values)
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k in SECRET_KEYS and v else v) for k, v in self._values.items()}
+        shown = {k: ("***" if k in SECRET_KEYS and v else _mask_url_password(v)) for k, v in self._values.items()}
         return f"Section({self._name}, {shown})"
+
+
+def _mask_url_password(value: Any) -> Any:
+    """`scheme://user:***@host/...` for a URL with a password (database, Redis); else unchanged."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    scheme, _, rest = value.partition("://")
+    authority, slash, tail = rest.partition("/")
+    credentials, at, host = authority.rpartition("@")
+    if not at or ":" not in credentials:
+        return value
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}{slash}{tail}"
 
 
 class Settings:
@@ -246,7 +258,13 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
     environ = os.environ if environ is None else environ
-    known = list(CORE_SECTIONS) + list(extra_sections or []) + [k for k in raw if isinstance(raw[k], dict)]
+    if extra_sections is None:
+        # Installed plugins' sections, so `MENTORKIT_QNA_MAX_ACTIVE_ORDERS` works without a
+        # [qna] table in the file. Listing entry points imports no plugin.
+        from .plugins import installed_plugins
+
+        extra_sections = list(installed_plugins())
+    known = list(CORE_SECTIONS) + list(extra_sections) + [k for k in raw if isinstance(raw[k], dict)]
     for section, values in env_overrides(environ, known).items():
         raw.setdefault(section, {}).update(values)
     return Settings(raw, source)

@@ -66,15 +66,20 @@ _IMMEDIATE = "mentorkit_immediate"
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+    # hide_parameters: SQLAlchemy puts a failed statement's parameters in the exception
+    # (and echo in the log), and unexpected errors are logged with their traceback; the
+    # parameters of a password change are the new hash, those of a login a token's hash.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
     # No pre-ping: it costs a round trip per checkout. A connection the server dropped
     # fails its statement, SQLAlchemy invalidates the pool, and recycling ages them out.
     # No overflow: connections opened past the pool are closed on return, and under
     # sustained load that means a new PostgreSQL backend per request. Wait for one instead.
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=0, pool_recycle=1800
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

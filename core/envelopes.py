@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .errors import ApiError
 from .jsonutil import json_response, utc_iso
-from .keys import IDENTITY, POLICY, REQUEST_ID, REQUEST_START, SUNBIRD_MSGID
+from .keys import IDENTITY, POLICY, REQUEST_ID, REQUEST_START, SETTINGS, SUNBIRD_MSGID
 
 
 class EnvelopeStyle:
@@ -132,10 +132,15 @@ class DrfStyle(EnvelopeStyle):
     def page(
         self, request: web.Request, items: Sequence[Any], *, page: int, page_size: int, total: int
     ) -> web.Response:
+        settings = request.app.get(SETTINGS)
+        base_url = settings.server.base_url.rstrip("/") if settings is not None else ""
+
         def link(number: int) -> str:
             query = dict(request.query)
             query["page"] = str(number)
             query["page_size"] = str(page_size)
+            if base_url:  # the public address, not the one behind the proxy
+                return base_url + str(request.rel_url.with_query(query))
             return str(request.url.with_query(query))
 
         last = max(1, math.ceil(total / page_size))

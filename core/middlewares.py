@@ -19,7 +19,7 @@ from .envelopes import EnvelopeStyle
 from .errors import ApiError, ServerError, error_for_status
 from .keys import AUTH, EXTRA_HEADERS, IDENTITY, POLICY, RATE_LIMITER, REQUEST_ID, REQUEST_START, STYLES
 from .logs import request_id_var
-from .routing import Policy, policy_of
+from .routing import Policy, policy_of, refuse_nul_parameters
 
 log = logging.getLogger("mentorkit.errors")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -100,6 +100,7 @@ async def enforce_policy(request: web.Request, handler):
     if policy is None:
         return await handler(request)
     request[POLICY] = policy
+    refuse_nul_parameters(request)
     request[IDENTITY] = await request.app[AUTH].authorize(request, policy.access)
     limiter = request.app.get(RATE_LIMITER)
     if policy.rate and limiter is not None:

@@ -165,9 +165,34 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise BadRequest("Request body must be JSON.", code="invalid_json")
     try:
-        return loads(raw)
+        data = loads(raw)
     except ValueError:
         raise BadRequest("Request body is not valid JSON.", code="invalid_json") from None
+    if b"\\u0000" in raw and _has_nul(data):  # JSON can only carry a NUL escaped
+        raise ValidationFailed(NUL_MESSAGE)
+    return data
+
+
+NUL_MESSAGE = "Text must not contain the NUL character (U+0000)."
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text cannot store U+0000; left in, it fails in the database as a 500."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_parameters(request: web.Request) -> None:
+    """Path and query values with a NUL are bad input (400), on every route."""
+    bad = [name for name, value in request.match_info.items() if "\x00" in value]
+    bad += [name for name, value in request.query.items() if "\x00" in value or "\x00" in name]
+    if bad:
+        raise ValidationFailed(NUL_MESSAGE, detail={name: [NUL_MESSAGE] for name in bad})
 
 
 def _validating(func: Handler, body: Any, query: Any) -> Handler:

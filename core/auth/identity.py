@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from ..db import Database, utcnow
 from ..errors import Forbidden, Unauthorized
@@ -91,6 +91,24 @@ _SESSION_AND_USER = (
 )
 
 
+_API_TOKEN_AND_USER = (
+    select(
+        ApiToken.id.label("token_id"),
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.id,
+        User.role_id,
+        User.email,
+        User.fullname,
+        User.is_active,
+        User.account_status,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 class Authenticator:
     def __init__(self, db: Database, keys: JwtKeys, permissions: PermissionRegistry) -> None:
         self.db = db
@@ -122,24 +140,30 @@ class Authenticator:
         return self._identity(row, session_id=claims["sid"])
 
     async def from_api_token(self, token: str) -> Identity | None:
+        """Read-only lookup, then (at most once a minute) a separate conditional write of
+        `last_used_at`. A read that upgrades to a write fails at once on SQLite when another
+        connection wrote meanwhile (SQLITE_BUSY), so concurrent first uses of one token
+        would answer 500; a write transaction of its own waits for the lock instead."""
         now = utcnow()
-        async with self.db.session() as session:
-            row = (
+        async with self.db.read_connection() as conn:
+            row = (await conn.execute(_API_TOKEN_AND_USER, {"token_hash": hash_api_token(token)})).first()
+        if row is None:
+            return None
+        if row.revoked_at is not None or row.expires_at <= now:
+            return None
+        if not row.is_active or row.account_status != "active" or row.role_id not in ADMIN_ROLES:
+            return None
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            async with self.db.transaction() as session:
                 await session.execute(
-                    select(ApiToken, User)
-                    .join(User, User.id == ApiToken.user_id)
-                    .where(ApiToken.token_hash == hash_api_token(token))
+                    update(ApiToken)
+                    .where(
+                        ApiToken.id == row.token_id,
+                        or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_RESOLUTION),
+                    )
+                    .values(last_used_at=now)
                 )
-            ).first()
-            if row is None:
-                return None
-            api_token, user = row
-            if api_token.revoked_at is not None or api_token.expires_at <= now or not user.can_log_in or not user.is_admin:
-                return None
-            if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
-                await session.execute(update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now))
-                await session.commit()
-        return self._identity(user, api_token_id=api_token.id)
+        return self._identity(row, api_token_id=row.token_id)
 
     async def identify(self, request: web.Request) -> tuple[Identity | None, bool]:
         """(identity, a token was presented)."""
@@ -154,7 +178,8 @@ class Authenticator:
         """Apply a route's access rule; raises 401 (who are you?) or 403 (not you)."""
         identity, presented = await self.identify(request)
         if access.kind == "public":
-            return identity
+            # An API token that the route does not accept makes an anonymous caller here.
+            return None if identity is not None and identity.via_api_token and not access.api_token else identity
         if identity is None:
             if access.kind == "api_token":
                 message = "Invalid, expired or revoked API token." if presented else "API token required in the apiToken header."

@@ -21,6 +21,7 @@ from .models import ACCOUNT_STATUSES, ROLES, TUTOR_APPLICATION_STATUSES, ApiToke
 
 MAX_PASSWORD = 256
 MAX_TEXT = 20_000
+MAX_PAGE_NUMBER = 10**9  # (page - 1) * pageRowCount must stay a valid 64-bit SQL OFFSET
 
 
 class Trimmed(fields.String):
@@ -168,7 +169,7 @@ class AuthPagingQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    pageNumber = fields.Integer(load_default=1, validate=validate.Range(min=0))
+    pageNumber = fields.Integer(load_default=1, validate=validate.Range(min=0, max=MAX_PAGE_NUMBER))
     pageRowCount = fields.Integer(load_default=25, validate=validate.Range(min=1, max=10_000))
 
 

@@ -26,6 +26,7 @@ from .models import Notification, OutboxEmail
 routes = Routes(envelope="tutorhub")
 
 MAX_PAGE_ROW_COUNT = 1000
+MAX_PAGE_NUMBER = 10**9  # (page - 1) * pageRowCount must stay a valid 64-bit SQL OFFSET
 
 
 class NotificationListQuery(Schema):
@@ -35,7 +36,7 @@ class NotificationListQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    pageNumber = fields.Integer(load_default=1, validate=validate.Range(min=0))
+    pageNumber = fields.Integer(load_default=1, validate=validate.Range(min=0, max=MAX_PAGE_NUMBER))
     pageRowCount = fields.Integer(load_default=25, validate=validate.Range(min=1, max=MAX_PAGE_ROW_COUNT))
     unread = fields.Boolean(load_default=False)
 
