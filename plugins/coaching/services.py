@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth.models import User
 from core.errors import BadRequest, Forbidden, NotFound
 from core.jsonutil import utc_iso
-from core.keys import CLOCK, DB, IDENTITY
+from core.keys import CLOCK, DB, IDENTITY, RATE_LIMITER
 
 from .models import ActivityLogEntry, CoachingPoint, CoachingPointSession, CoachingSession, Todo, TodoSession, new_id
 from .related import load_related
@@ -34,6 +34,7 @@ from .serialize import point_out, session_out, todo_out
 
 COACH_PERMISSION = "coaching.coach"
 NOTE_FIELDS = frozenset({"coachNotes", "agentNotes", "description"})
+IP_MAX = 64  # ActivityLogEntry.ip_address
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,16 @@ class Actor:
     @classmethod
     def of(cls, request: web.Request) -> "Actor":
         identity = request[IDENTITY]
-        return cls(identity.user_id, identity.email, identity.fullname, identity.is_admin, request.remote)
+        return cls(identity.user_id, identity.email, identity.fullname, identity.is_admin, client_ip(request))
+
+
+def client_ip(request: web.Request) -> str | None:
+    """The caller's address as the rate limiter sees it: behind `ratelimit.proxy_hops` trusted
+    proxies that is the address the outermost one saw, not the proxy's own."""
+    limiter = request.app.get(RATE_LIMITER)
+    address = getattr(limiter, "client_address", None)
+    ip = address(request) if address is not None else request.remote
+    return ip[:IP_MAX] if ip else ip  # the column's width; a forwarded value is not ours to trust blindly
 
 
 @dataclass(frozen=True)
@@ -97,8 +107,9 @@ def _describe(field: str, old: Any, new: Any) -> str:
 
 
 async def _user(db: AsyncSession, user_id: str) -> User:
+    """An existing user: soft-deleted accounts are gone for every route, so they are no agents."""
     user = await db.get(User, user_id)
-    if user is None:
+    if user is None or not user.is_active:
         raise BadRequest("agentId does not name an existing user.", code="unknown_agent")
     return user
 

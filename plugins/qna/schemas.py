@@ -107,9 +107,11 @@ def pending_entry(qna: QNA, active_expiration: dt.datetime | None) -> dict[str, 
 def question_out(qna: QNA) -> dict[str, Any]:
     """The asker's view: the question, and its answer once there is one."""
     out = _question_base(qna)
+    out["user"] = qna.user_id
     out["answer"] = qna.answer
     out["suggestion"] = qna.suggestion
     out["answered_at"] = stamp(qna.answered_at)
+    out["answered_by"] = qna.answered_by
     return out
 
 

@@ -258,3 +258,42 @@ async def test_simultaneous_patches_all_logged(world):
     updates = [e for e in body["activityLog"] if e["actionType"] == "updated"]
     assert len(updates) == 5  # each saw the previous value: no lost update
     assert updates[-1]["descriptions"][0].endswith(f'to "{body["coachingFormName"]}"')
+
+
+async def test_activity_ip_is_the_callers_address_behind_trusted_proxies(kit):
+    """Behind `ratelimit.proxy_hops` reverse proxies the caller is the address the outermost
+    trusted proxy saw, not the proxy itself; without proxies X-Forwarded-For is client-supplied
+    and ignored."""
+    from coaching_world import make_world
+
+    proxied = await make_world(kit, ratelimit={"proxy_hops": 1})
+    body = {"agentId": proxied.agent.id, "meetingDate": "2026-03-10T15:00:00Z"}
+    headers = {**proxied.coach.headers, "X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+    resp = await proxied.client.post(SESSIONS, json=body, headers=headers)
+    assert resp.status == 201, await resp.text()
+    [entry] = (await proxied.read((await resp.json())["_id"], proxied.admin))["activityLog"]
+    assert entry["ipAddress"] == "203.0.113.9"
+
+    direct = await make_world(kit)
+    headers = {**direct.coach.headers, "X-Forwarded-For": "203.0.113.9"}
+    resp = await direct.client.post(SESSIONS, json={**body, "agentId": direct.agent.id}, headers=headers)
+    assert resp.status == 201, await resp.text()
+    [entry] = (await direct.read((await resp.json())["_id"], direct.admin))["activityLog"]
+    assert entry["ipAddress"] == "127.0.0.1"
+
+
+async def test_a_deleted_user_is_no_agent(world):
+    """Soft-deleted users are gone for every route, so agentId may not name one."""
+    resp = await world.client.delete(f"/v1/users/{world.other_agent.id}", headers=world.admin.headers)
+    assert resp.status == 200, await resp.text()
+    body = {"agentId": world.other_agent.id, "meetingDate": "2026-03-10T15:00:00Z"}
+    resp = await world.client.post(SESSIONS, json=body, headers=world.coach.headers)
+    assert resp.status == 400
+    assert await resp.json() == {"error": "agentId does not name an existing user."}
+
+    s = await world.session()
+    resp = await world.client.patch(f"{SESSIONS}/{s['_id']}", json={"agentId": world.other_agent.id},
+                                    headers=world.coach.headers)
+    assert resp.status == 400
+    assert await resp.json() == {"error": "agentId does not name an existing user."}
+    assert (await world.read(s["_id"]))["agentId"] == world.agent.id

@@ -22,7 +22,9 @@ async def test_ask_returns_the_question_with_tags_and_a_url_safe_alias(world):
     assert python == {"id": python["id"], "name": "Python 3", "alias": "python-3"}
 
     qna = await world.ask("What is a closure?", Q2="In Python.", tags=["python-3", "maths", "python-3"])
-    assert set(qna) == {"id", "Q1", "Q2", "alias", "created_at", "tag", "answer", "suggestion", "answered_at"}
+    assert set(qna) == {
+        "id", "Q1", "Q2", "alias", "created_at", "tag", "user", "answer", "suggestion", "answered_at", "answered_by"
+    }
     assert qna["Q1"] == "What is a closure?" and qna["Q2"] == "In Python."
     assert re.fullmatch(r"[A-Za-z0-9_-]{12}", qna["alias"])
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", qna["created_at"])
@@ -137,3 +139,15 @@ async def test_permissions_student_asks_coach_coaches(kit):
     alias = (await resp.json())["alias"]
     status, _ = await granted.lock(granted.admin, alias)
     assert status == 201
+
+
+async def test_the_qna_carries_its_asker_and_who_answered_it(world):
+    """The contract's QNA has `user` (the asker) and `answered_by` beside the answer."""
+    qna = await world.ask("Who asked?")
+    assert qna["user"] == world.student.id and qna["answered_by"] is None
+
+    assert (await world.lock(world.tutor, qna["alias"]))[0] == 201
+    assert (await world.answer(world.tutor, qna["id"]))[0] == 202
+    page = await (await world.client.get("/qna/mine/", headers=world.student.headers)).json()
+    [answered] = page["results"]
+    assert answered["user"] == world.student.id and answered["answered_by"] == world.tutor.id
