@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import metadata
 
 from aiohttp import web
+from marshmallow import Schema, fields
 
 from core import PUBLIC, USER, PluginSpec, Routes, errors, hookimpl, hookspec, roles
 from core.jsonutil import json_response
@@ -73,13 +74,13 @@ class Misspelt:
         return None
 
 
+class Body(Schema):
+    name = fields.String(required=True)
+
+
 def error_routes(style: str) -> Routes:
     """Routes raising every error status, in one envelope style, under /<style>/."""
     routes = Routes(envelope=style, rate=None)
-    from marshmallow import Schema, fields
-
-    class Body(Schema):
-        name = fields.String(required=True)
 
     @routes.post("/body", access=PUBLIC, body=Body)
     async def body(request: web.Request) -> web.Response:
