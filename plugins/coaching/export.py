@@ -4,8 +4,10 @@ Everything that can fail with a status (auth and rate limit in the core
 middleware, the body here, the first database read) happens before the response
 is prepared. After that the array is written chunk by chunk: keyset pagination
 on `(axis date, id)` reads `chunk_size` sessions at a time inside one read
-transaction (a consistent snapshot), their children arrive in five IN queries,
-and only the current chunk is ever in memory.
+transaction (a consistent snapshot), and only the current chunk is ever in memory.
+On PostgreSQL one statement per chunk returns each session's finished JSON
+(`export_pg`); on SQLite the rows and their children (five IN queries per chunk)
+are serialized here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from core.db import Database, UTCDateTime
 from core.errors import BadRequest
 from core.jsonutil import dumps, loads
 
+from .export_pg import chunk_documents
 from .models import CoachingSession
 from .related import load_related
 from .serialize import session_out
@@ -88,7 +91,13 @@ def _date(body: dict[str, Any], name: str) -> dt.date:
     raise _invalid(f"{name} must be a real date formatted YYYY-MM-DD.")
 
 
+def _on_postgresql(db: AsyncSession) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
 async def _chunk(db: AsyncSession, window: ExportWindow, after: tuple[dt.datetime, str] | None, size: int) -> list[Any]:
+    if _on_postgresql(db):
+        return await chunk_documents(db, window.axis, window.start, window.end, after, size)
     axis = _AXIS_COLUMNS[window.axis]
     query = select(_sessions).where(axis >= window.start, axis <= window.end)
     if after is not None:
@@ -98,6 +107,9 @@ async def _chunk(db: AsyncSession, window: ExportWindow, after: tuple[dt.datetim
 
 
 async def _encoded(db: AsyncSession, rows: list[Any]) -> bytes:
+    """The chunk's sessions as comma-separated JSON objects (no brackets)."""
+    if _on_postgresql(db):
+        return b",".join(row.doc for row in rows)
     related = await load_related(db, [row.id for row in rows], include_deleted=True)
     return b",".join(dumps(related.attach(session_out(row))) for row in rows)
 

@@ -94,7 +94,7 @@ async def _load_members(
     for member_id, session_id in await conn.execute(
         select(link_key, links.c.session_id)
         .where(_member_of(link_key, member_ids, conn))
-        .order_by(link_key, links.c.position)
+        .order_by(link_key, links.c.position, links.c.session_id)  # ties: a stable order
     ):
         form_ids[member_id].append(session_id)
     rendered: dict[str, dict[str, Any]] = {}

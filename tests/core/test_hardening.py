@@ -1,4 +1,6 @@
-"""Regression tests from the core review: each one failed before its fix."""
+"""Hardening: concurrent API-token use, secrets kept out of errors and printed settings,
+bad input (NUL characters, absurd page numbers) answered as 400s, deployment settings
+(env overrides for plugin sections, base_url behind a proxy, secure cookies) honoured."""
 
 from __future__ import annotations
 
