@@ -90,14 +90,14 @@ async def test_drf_page_links_use_server_base_url(kit_sqlite, base_url):
     from fakeplugins import installed
 
     client = await kit_sqlite.client(
-        ["paged"], installed=installed(paged="test_review_fixes:PagedPlugin"), server={"base_url": base_url}
+        ["paged"], installed=installed(paged="test_hardening:PagedPlugin"), server={"base_url": base_url}
     )
     body = await (await client.get("/paged/items", params={"page": "2", "x": "a b"})).json()
     root = base_url.rstrip("/")
     assert body["next"] == f"{root}/paged/items?page=3&x=a+b&page_size=10", body
     assert body["previous"] == f"{root}/paged/items?page=1&x=a+b&page_size=10", body
 
-    plain = await kit_sqlite.client(["paged"], installed=installed(paged="test_review_fixes:PagedPlugin"))
+    plain = await kit_sqlite.client(["paged"], installed=installed(paged="test_hardening:PagedPlugin"))
     body = await (await plain.get("/paged/items", params={"page": "2"})).json()
     assert body["next"] == str(plain.make_url("/paged/items?page=3&page_size=10")), body
 
@@ -133,7 +133,7 @@ async def test_api_token_is_no_identity_on_public_routes_that_do_not_accept_it(k
     admins more on a public route would otherwise show it to every machine client)."""
     from fakeplugins import installed
 
-    client = await kit_sqlite.client(["who"], installed=installed(who="test_review_fixes:WhoPlugin"))
+    client = await kit_sqlite.client(["who"], installed=installed(who="test_hardening:WhoPlugin"))
     admin = await kit_sqlite.user(client, "admin")
     token = await kit_sqlite.api_token(client, admin)
 
@@ -184,7 +184,7 @@ async def test_nul_characters_are_a_400_not_a_500(kit):
     database and came back as a 500 there (SQLite stored it). It is bad input on both."""
     from fakeplugins import installed
 
-    client = await kit.client(["who"], installed=installed(who="test_review_fixes:WhoPlugin"))
+    client = await kit.client(["who"], installed=installed(who="test_hardening:WhoPlugin"))
     admin = await kit.user(client, "admin")
 
     resp = await client.post("/v1/registeruser", json={"email": "nul@example.com", "password": "x" * 10, "fullname": "A\x00B"})
