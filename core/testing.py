@@ -266,18 +266,13 @@ class Kit:
         return KitUser(user.id, user.email, password, role, token, auth_session.id)
 
     async def api_token(self, client_or_app: TestClient | web.Application, admin: KitUser, name: str = "test") -> str:
-        """A fresh API token acting as `admin` (plaintext returned, hash stored)."""
-        import datetime as dt
-
-        from .auth.models import ApiToken
-        from .auth.tokens import hash_api_token, new_api_token
-        from .db import utcnow
+        """A fresh API token acting as `admin`, made as `POST /v1/apitokens` makes it."""
+        from .auth.identity import Identity
+        from .auth.services import create_api_token
 
         app = client_or_app.app if isinstance(client_or_app, TestClient) else client_or_app
-        token = new_api_token()
-        async with app[DB].transaction() as session:
-            session.add(ApiToken(name=name, token_hash=hash_api_token(token), user_id=admin.id,
-                                 expires_at=utcnow() + dt.timedelta(days=90)))
+        actor = Identity(user_id=admin.id, role=admin.role, email=admin.email, fullname="", permissions=frozenset())
+        _, token = await create_api_token(app, actor, name, None)
         return token
 
 

@@ -37,7 +37,6 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 PROFILE_FIELDS = (
     "fullname", "avatar", "certifications", "qualifications", "bio", "specializations", "application_documents",
 )
-ADMIN_FIELDS = (*PROFILE_FIELDS, "tutor_application_status", "application_review_note", "account_status")
 LOGIN_BUCKET = "login"
 
 

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 # Rows a worker may still have to act on; the due-index covers only these, so the
 # ever-growing history of sent mail never slows the claim query down.
 OUTBOX_QUEUED = "status IN ('pending', 'sending')"

@@ -32,7 +32,6 @@ RELEASABLE_TYPES = frozenset({"TextBook", "Collection", "LessonPlan", "Course"})
 
 DRAFT, LIVE, RETIRED = "Draft", "Live", "Retired"
 CONTENT_STATUSES = (DRAFT, LIVE, RETIRED)
-DIALCODE_STATUSES = (DRAFT, LIVE)
 
 COUNTER_NAME = "dialcode_index"
 

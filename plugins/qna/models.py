@@ -15,7 +15,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from core.db import Base, UTCDateTime, utcnow
 
 PENDING, CANCELLED, COMPLETED = "PD", "CL", "CP"
-STATUSES = (PENDING, CANCELLED, COMPLETED)
 BY_COACH, BY_EXPIRY = "coach", "expired"
 
 qna_tags = Table(

@@ -200,12 +200,17 @@ _UNANSWERED = QNA.answered_at.is_(None)
 _COLUMNS = (QNA.id, QNA.alias, QNA.q1, QNA.q2, QNA.created_at)
 
 
+def _live(now: Any) -> ColumnElement[bool]:
+    """Pending and not yet expired."""
+    return (QNAOrder.status == PENDING) & (QNAOrder.expiration > now)
+
+
 def _live_expiration(qna_id: ColumnElement[int]) -> Any:
     """The live order's expiry as a column: at most one pending order per question
     exists (uq_qna_orders_one_pending), and an expired one does not count."""
     return (
         select(QNAOrder.expiration)
-        .where(QNAOrder.qna_id == qna_id, QNAOrder.status == PENDING, QNAOrder.expiration > bindparam("now"))
+        .where(QNAOrder.qna_id == qna_id, _live(bindparam("now")))
         .scalar_subquery()
         .label("live_expiration")
     )
@@ -235,11 +240,6 @@ _TAGS_OF = (
     .where(qna_tags.c.qna_id.in_(bindparam("ids", expanding=True)))
     .order_by(Tag.name, Tag.id)
 )
-
-
-def _live(now: dt.datetime) -> ColumnElement[bool]:
-    """Pending and not yet expired."""
-    return (QNAOrder.status == PENDING) & (QNAOrder.expiration > now)
 
 
 async def _entries(conn: AsyncConnection, rows: Sequence[Any]) -> list[PendingEntry]:
