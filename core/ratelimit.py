@@ -96,6 +96,20 @@ def exceeded_message(item: RateLimitItem) -> str:
     return f"Too many requests in the past {span}."
 
 
+def forwarded_address(request: web.Request, proxy_hops: int) -> str:
+    """The caller's address: behind `proxy_hops` trusted proxies, the one the outermost saw."""
+    if proxy_hops:
+        hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+        if len(hops) >= proxy_hops:
+            return hops[-proxy_hops]
+    return request.remote or "unknown"
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's address as every part of Mentorkit sees it (rate limits, sessions, logs)."""
+    return forwarded_address(request, request.app[SETTINGS].ratelimit.proxy_hops)
+
+
 class RateLimiter:
     """`app[RATE_LIMITER]`: `check(request, bucket)` for routes, `hit_key(bucket, key)` for
     callers that pick their own key (login: per account and per address)."""
@@ -127,11 +141,7 @@ class RateLimiter:
         return f"ip:{self.client_address(request)}"
 
     def client_address(self, request: web.Request) -> str:
-        if self.proxy_hops:
-            hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
-            if len(hops) >= self.proxy_hops:
-                return hops[-self.proxy_hops]
-        return request.remote or "unknown"
+        return forwarded_address(request, self.proxy_hops)
 
     async def check(self, request: web.Request, bucket: str) -> None:
         """Count this request against `bucket` for its caller; raise 429 when over.

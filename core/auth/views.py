@@ -20,7 +20,8 @@ from ..envelopes import tutorhub
 from ..errors import BadRequest, Forbidden, NotFound
 from ..hookspecs import hookimpl
 from ..jsonutil import json_response
-from ..keys import AUTH, BODY, IDENTITY, PERMISSIONS, QUERY, RATE_LIMITER, SETTINGS
+from ..keys import AUTH, BODY, IDENTITY, PERMISSIONS, QUERY, SETTINGS
+from ..ratelimit import client_address
 from ..routing import ADMIN, PUBLIC, USER, Access, Routes, roles
 from . import bootstrap, services
 from .identity import TOKEN_NAME, Identity, find_token
@@ -53,11 +54,12 @@ ADMIN_OR_API_TOKEN = roles("admin", "superAdmin", api_token=True)
 USER_OR_API_TOKEN = Access("user", api_token=True)
 
 
-def _client_ip(request: web.Request) -> str | None:
-    """The caller's address as the rate limiter sees it (it knows about trusted proxies)."""
-    limiter = request.app.get(RATE_LIMITER)
-    address = getattr(limiter, "client_address", None)
-    return address(request) if address is not None else request.remote
+IP_MAX = AuthSession.__table__.c.ip_address.type.length
+
+
+def _client_ip(request: web.Request) -> str:
+    """The caller's address behind trusted proxies, cut to the session column's width."""
+    return client_address(request)[:IP_MAX]
 
 
 def _user_id(request: web.Request) -> str:

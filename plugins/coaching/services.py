@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth.models import User
 from core.errors import BadRequest, Forbidden, NotFound
 from core.jsonutil import utc_iso
-from core.keys import CLOCK, DB, IDENTITY, RATE_LIMITER
+from core.keys import CLOCK, DB, IDENTITY
+from core.ratelimit import client_address
 
 from .models import ActivityLogEntry, CoachingPoint, CoachingPointSession, CoachingSession, Todo, TodoSession, new_id
 from .related import load_related
@@ -53,13 +54,10 @@ class Actor:
         return cls(identity.user_id, identity.email, identity.fullname, identity.is_admin, client_ip(request))
 
 
-def client_ip(request: web.Request) -> str | None:
-    """The caller's address as the rate limiter sees it: behind `ratelimit.proxy_hops` trusted
-    proxies that is the address the outermost one saw, not the proxy's own."""
-    limiter = request.app.get(RATE_LIMITER)
-    address = getattr(limiter, "client_address", None)
-    ip = address(request) if address is not None else request.remote
-    return ip[:IP_MAX] if ip else ip  # the column's width; a forwarded value is not ours to trust blindly
+def client_ip(request: web.Request) -> str:
+    """The caller's address behind trusted proxies, cut to the column's width (a forwarded
+    value is not ours to trust blindly)."""
+    return client_address(request)[:IP_MAX]
 
 
 @dataclass(frozen=True)
