@@ -15,12 +15,14 @@ from ..errors import ConfigError
 class PermissionRegistry:
     def __init__(self) -> None:
         self._roles: dict[str, set[str]] = {}
+        self._by_role: dict[str, frozenset[str]] = {}  # every request asks; grants are fixed at start-up
 
     def declare(self, plugin: str, permissions: Mapping[str, Iterable[str]]) -> None:
         for name, roles in permissions.items():
             if plugin != "core" and not name.startswith(plugin + "."):
                 raise ConfigError([f"plugin {plugin!r} declares permission {name!r}; it must start with {plugin + '.'!r}"])
             self._roles.setdefault(name, set()).update(roles)
+        self._by_role.clear()
 
     def grant(self, grants: Mapping[str, Iterable[str]]) -> None:
         unknown = [f"auth.grants: unknown permission {name!r}" for name in grants if name not in self._roles]
@@ -28,9 +30,12 @@ class PermissionRegistry:
             raise ConfigError(unknown)
         for name, roles in grants.items():
             self._roles[name].update(roles)
+        self._by_role.clear()
 
     def for_role(self, role: str) -> frozenset[str]:
-        return frozenset(name for name, roles in self._roles.items() if role in roles)
+        if role not in self._by_role:
+            self._by_role[role] = frozenset(name for name, roles in self._roles.items() if role in roles)
+        return self._by_role[role]
 
     def roles_for(self, name: str) -> frozenset[str]:
         return frozenset(self._roles.get(name, ()))
