@@ -17,9 +17,9 @@ from .config import Settings, load_settings
 from .db import Database
 from .errors import ConfigError, PluginError
 from .jsonutil import dumps
-from .keys import PLUGIN_MANAGER
+from .keys import PLUGIN_MANAGER, PLUGINS
 from .logs import AccessLogger, configure_logging
-from .plugins import installed_plugins, resolve
+from .plugins import installed_plugins, resolve, versions_path
 
 log = logging.getLogger("mentorkit.cli")
 
@@ -116,37 +116,34 @@ def cmd_db_revision(args: argparse.Namespace) -> int:
     from . import migrate
 
     settings = _settings(args)
-    dirs = migrate.plugin_version_dirs()
-    cfg = migrate.alembic_config(dirs.values())
-    cfg.set_main_option("sqlalchemy.url", settings.database.url)
-    create_app(settings)  # registers the enabled plugins' models on the metadata
+    app = create_app(settings)  # registers the enabled plugins' models on the metadata
+    enabled = {p.spec.name for p in app[PLUGINS]}
+    # Only enabled branches: autogenerate compares against a database upgraded for them.
+    dirs = [path for name, path in migrate.plugin_version_dirs().items() if name in enabled]
     kwargs: dict[str, Any] = {"message": args.message, "autogenerate": True}
     if args.branch == migrate.CORE_BRANCH:
         kwargs["head"] = "core@head"
         kwargs["version_path"] = str(migrate.CORE_DIR / "versions")
     elif args.new_branch:
         version_path = _new_branch_dir(args.branch)
-        cfg = migrate.alembic_config([*dirs.values(), version_path])
-        cfg.set_main_option("sqlalchemy.url", settings.database.url)
+        dirs.append(version_path)
         kwargs.update(head="base", branch_label=args.branch, version_path=version_path, depends_on="core@head")
     else:
         kwargs["head"] = f"{args.branch}@head"
+    cfg = migrate.alembic_config(dirs)
+    cfg.set_main_option("sqlalchemy.url", settings.database.url)
     command.revision(cfg, **kwargs)
     return 0
 
 
 def _new_branch_dir(name: str) -> str:
     """`<plugin package>/migrations/versions`, created for a plugin's first revision."""
-    import importlib.util
-    from pathlib import Path
-
-    inst = installed_plugins().get(name)
-    if inst is None:
-        raise PluginError(f"unknown plugin {name!r}; installed: {', '.join(sorted(installed_plugins()))}")
-    found = importlib.util.find_spec(inst.target.split(":")[0])
-    if found is None or not found.submodule_search_locations:
+    installed = installed_plugins()
+    if name not in installed:
+        raise PluginError(f"unknown plugin {name!r}; installed: {', '.join(sorted(installed))}")
+    path = versions_path(installed[name])
+    if path is None:
         raise PluginError(f"plugin {name!r} is not a package; it cannot hold migrations")
-    path = Path(next(iter(found.submodule_search_locations))) / "migrations" / "versions"
     path.mkdir(parents=True, exist_ok=True)
     return str(path)
 

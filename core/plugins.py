@@ -76,18 +76,23 @@ def default_enabled(installed: dict[str, Installed]) -> list[str]:
     return sorted(name for name, inst in installed.items() if inst.builtin)
 
 
-def migration_dir(inst: Installed) -> str | None:
-    """The plugin's alembic versions folder, found without importing the plugin."""
-    module_name = inst.target.split(":")[0]
+def versions_path(inst: Installed) -> Path | None:
+    """Where the plugin's alembic versions live (`<package>/migrations/versions`), found
+    without importing the plugin; None when the plugin is not a package."""
     try:
-        found = importlib.util.find_spec(module_name)
+        found = importlib.util.find_spec(inst.target.split(":")[0])
     except (ImportError, ValueError):
         return None
     if found is None or not found.submodule_search_locations:
         return None
-    path = Path(next(iter(found.submodule_search_locations))) / "migrations" / "versions"
-    # An empty folder (a plugin whose first revision is not written yet) is no branch.
-    return str(path) if path.is_dir() and any(path.glob("*.py")) else None
+    return Path(next(iter(found.submodule_search_locations))) / "migrations" / "versions"
+
+
+def migration_dir(inst: Installed) -> str | None:
+    """The plugin's versions folder if it holds revisions. An empty folder (a plugin whose
+    first revision is not written yet) is no branch."""
+    path = versions_path(inst)
+    return str(path) if path is not None and path.is_dir() and any(path.glob("*.py")) else None
 
 
 def _describe(installed: dict[str, Installed]) -> str:
