@@ -125,12 +125,13 @@ class Section(Mapping[str, Any]):
         return len(self._values)
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k in SECRET_KEYS and v else _mask_url_password(v)) for k, v in self._values.items()}
+        shown = {k: ("***" if k in SECRET_KEYS and v else mask_url_password(v)) for k, v in self._values.items()}
         return f"Section({self._name}, {shown})"
 
 
-def _mask_url_password(value: Any) -> Any:
-    """`scheme://user:***@host/...` for a URL with a password (database, Redis); else unchanged."""
+def mask_url_password(value: Any) -> Any:
+    """`scheme://user:***@host/...` for a URL with a password (database, Redis); else unchanged.
+    Used wherever a URL is printed: settings reprs and log lines."""
     if not isinstance(value, str) or "://" not in value:
         return value
     scheme, _, rest = value.partition("://")

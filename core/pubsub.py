@@ -31,6 +31,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from .aioutil import OutageLog, cancel_and_wait
+from .config import mask_url_password
 from .jsonutil import dumps, loads
 from .keys import PUBSUB, REDIS, SETTINGS
 
@@ -85,25 +86,11 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
-        log.warning("Redis at %s is unreachable at start-up (%s); starting anyway", _safe_url(url), exc)
+        log.warning("Redis at %s is unreachable at start-up (%s); starting anyway", mask_url_password(url), exc)
     try:
         yield
     finally:
         await client.aclose()
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        netloc = f"{parts.username or ''}:***@{host}"
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 class PubSubUnavailable(RuntimeError):
